@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where a feed delivers what it produces. The hub implements it; feeds call it from any thread.
+///
+/// A sink rather than an `AsyncStream`: feeds produce thousands of ticks a second and the hub
+/// batches them onto its event loop, so a task hop and a continuation resume per tick would be
+/// pure overhead.
+public protocol FeedEventSink: Sendable {
+    /// A tick from the feed; the hub fans it out.
+    func receive(_ tick: Tick)
+    /// The feed's connection changed state.
+    func feedStateChanged(_ state: FeedConnectionState)
+}
+
+/// The state of a feed's upstream connection, as clients see it in `broker_info`.
+public enum FeedConnectionState: Sendable, Equatable, CustomStringConvertible {
+    case disconnected
+    case connecting
+    case connected
+    case reconnecting(attempt: Int)
+    case failed(reason: String)
+
+    /// The word used on the wire (`adapter_status`, `broker_status`).
+    public var description: String {
+        switch self {
+        case .disconnected: return "disconnected"
+        case .connecting: return "connecting"
+        case .connected: return "connected"
+        case .reconnecting: return "reconnecting"
+        case .failed: return "failed"
+        }
+    }
+}
+
+/// A feed's answer to a subscription request for one instrument.
+public enum SubscribeOutcome: Sendable, Equatable {
+    /// Subscribed; `actualDepth` is set when the feed serves another depth than was asked for.
+    case subscribed(actualDepth: Int?)
+    /// Refused, with the text the reference puts in the ack (`Symbol X not found for exchange Y`).
+    case refused(message: String)
+}
+
+/// Wall-clock time for timestamps on the wire.
+public enum WallClock {
+    /// Milliseconds since the Unix epoch, the unit of `timestamp` in market data.
+    public static func epochMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,81 @@
+/// How much data a subscriber wants for an instrument. The raw values are the wire's integers.
+///
+/// Modes are ordered: a Depth tick carries everything a Quote or LTP subscriber needs, which is
+/// what the fan-out rule relies on.
+public enum SubscriptionMode: UInt8, Sendable, Hashable, Comparable, CaseIterable, CustomStringConvertible {
+    case ltp = 1
+    case quote = 2
+    case depth = 3
+
+    public static func < (lhs: SubscriptionMode, rhs: SubscriptionMode) -> Bool {
+        lhs.rawValue < rhs.rawValue
+    }
+
+    /// The canonical label the reference echoes in acks: `LTP`, `Quote`, `Depth`.
+    public var label: String {
+        switch self {
+        case .ltp: return "LTP"
+        case .quote: return "Quote"
+        case .depth: return "Depth"
+        }
+    }
+
+    /// The label used as the last part of a ZeroMQ topic: `LTP`, `QUOTE`, `DEPTH`.
+    public var topicLabel: String {
+        switch self {
+        case .ltp: return "LTP"
+        case .quote: return "QUOTE"
+        case .depth: return "DEPTH"
+        }
+    }
+
+    public var description: String { self.label }
+
+    /// Parses an integer mode exactly as the reference's `normalize_mode` does.
+    public init(validating value: Int) throws(InvalidModeError) {
+        guard let mode = SubscriptionMode(rawValue: UInt8(truncatingIfNeeded: value)), (1...3).contains(value) else {
+            throw InvalidModeError(message: "Invalid mode \(value); expected 1 (LTP), 2 (Quote), or 3 (Depth)")
+        }
+        self = mode
+    }
+
+    /// Parses a label case-insensitively after trimming whitespace, as the reference does.
+    ///
+    /// - Parameter repr: how the rejected value is quoted in the error; the reference uses
+    ///   Python's `repr` of the original string.
+    public init(validatingLabel label: String, repr: String) throws(InvalidModeError) {
+        guard let mode = SubscriptionMode(label: label) else {
+            throw InvalidModeError(message: "Invalid mode \(repr); expected 'LTP', 'Quote', or 'Depth' (case-insensitive)")
+        }
+        self = mode
+    }
+
+    /// A label in any case, surrounding whitespace ignored; `nil` when it names no mode.
+    public init?(label: String) {
+        switch label.trimmingPythonWhitespace().uppercased() {
+        case "LTP": self = .ltp
+        case "QUOTE": self = .quote
+        case "DEPTH": self = .depth
+        default: return nil
+        }
+    }
+}
+
+/// A mode the reference would refuse, with the reference's message.
+public struct InvalidModeError: Error, Sendable, Equatable {
+    public var message: String
+
+    public init(message: String) {
+        self.message = message
+    }
+}
+
+extension String {
+    /// `str.strip()` with no arguments: removes Unicode whitespace at both ends.
+    func trimmingPythonWhitespace() -> Substring {
+        var slice = Substring(self)
+        while let first = slice.unicodeScalars.first, first.properties.isWhitespace { slice = slice.dropFirst() }
+        while let last = slice.unicodeScalars.last, last.properties.isWhitespace { slice = slice.dropLast() }
+        return slice
+    }
+}

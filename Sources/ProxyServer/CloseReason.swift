@@ -1,0 +1,22 @@
+import NIOWebSocket
+
+/// Why the server closes a WebSocket, with the code and reason text clients see.
+struct CloseReason: Sendable, Equatable {
+    var code: WebSocketErrorCode
+    var text: String
+
+    static let authTimeout = CloseReason(code: .unknown(4401), text: "auth timeout")
+    static let keepaliveTimeout = CloseReason(code: .unexpectedServerError, text: "keepalive ping timeout")
+    static let tryAgainLater = CloseReason(code: .unknown(1013), text: "try again later")
+    static let shuttingDown = CloseReason(code: .goingAway, text: "server shutting down")
+    static let protocolError = CloseReason(code: .protocolError, text: "protocol error")
+    static let normal = CloseReason(code: .normalClosure, text: "")
+
+    static func slowConsumer(_ detail: String) -> CloseReason {
+        CloseReason(code: .policyViolation, text: "slow consumer: \(detail)")
+    }
+
+    static func tooBig(limit: Int) -> CloseReason {
+        CloseReason(code: .messageTooLarge, text: "frame exceeds limit of \(limit) bytes")
+    }
+}

@@ -1,0 +1,392 @@
+import Logging
+import MarketData
+import NIOCore
+import NIOWebSocket
+import OpenAlgoWire
+import StreamingHub
+import WireJSON
+
+/// One client's WebSocket, after the upgrade: the OpenAlgo protocol, keepalive, deadlines, and the
+/// client's side of the fan-out (a conflating outbox, so one slow reader never slows anyone else).
+///
+/// Lives on the hub's event loop; the hub calls ``enqueue(_:instrument:mode:)`` directly.
+final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscriber {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private enum Phase {
+        case awaitingAuthentication
+        case authenticated
+        case closing
+    }
+
+    /// At most this many client messages wait while failed authentications are being slowed down.
+    private static let maximumDeferredMessages = 64
+
+    let subscriberID: SubscriberID
+    private let proxy: ProxyContext
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var phase = Phase.awaitingAuthentication
+    private var outbox: ConflatingOutbox
+    private var wroteMarketData = false
+    private var unwritableSince: NIODeadline?
+    private var lastPingSent = NIODeadline.now()
+    private var pingOutstandingSince: NIODeadline?
+    private var authDeadline: Scheduled<Void>?
+    private var closeDeadline: Scheduled<Void>?
+    private var failedAuthentications = 0
+    private var penaltyUntil: NIODeadline?
+    private var deferredMessages: [ByteBuffer] = []
+
+    init(proxy: ProxyContext) {
+        self.proxy = proxy
+        self.subscriberID = proxy.makeSubscriberID()
+        self.outbox = ConflatingOutbox(byteBudget: proxy.configuration.outboxBudgetBytes)
+        self.logger = proxy.logger
+        self.logger[metadataKey: "client"] = "\(self.subscriberID)"
+    }
+
+    private var hub: StreamingHub { self.proxy.hub }
+    private var brokerName: String { self.hub.configuration.brokerName }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.proxy.connectionOpened(self)
+        self.hub.register(self)
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.authDeadline = context.eventLoop.scheduleTask(in: self.proxy.configuration.authTimeout) {
+            handler.value.authenticationTimedOut()
+        }
+        self.logger.debug("client connected", metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.release()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.release()
+        context.fireChannelInactive()
+    }
+
+    private func release() {
+        self.authDeadline?.cancel()
+        self.closeDeadline?.cancel()
+        self.hub.remove(self)
+        self.proxy.connectionClosed(self)
+    }
+
+    private func authenticationTimedOut() {
+        guard self.phase == .awaitingAuthentication else { return }
+        self.logger.info("closing unauthenticated client", metadata: ["reason": "auth timeout"])
+        self.close(.authTimeout, graceful: true)
+    }
+
+    /// Called about once a second: keepalive pings, the pong deadline, the unwritable deadline.
+    func housekeeping(now: NIODeadline) {
+        guard self.phase != .closing, let context else { return }
+        let configuration = self.proxy.configuration
+        if let since = self.unwritableSince, now - since >= configuration.unwritableDeadline {
+            self.closeSlowConsumer("socket not writable for \(configuration.unwritableDeadline.nanoseconds / 1_000_000_000) s")
+            return
+        }
+        if let since = self.pingOutstandingSince {
+            if now - since >= configuration.pingTimeout {
+                self.logger.info("closing client", metadata: ["reason": "keepalive ping timeout"])
+                self.close(.keepaliveTimeout, graceful: false)
+            }
+        } else if now - self.lastPingSent >= configuration.pingInterval {
+            self.lastPingSent = now
+            self.pingOutstandingSince = now
+            var payload = context.channel.allocator.buffer(capacity: 8)
+            payload.writeInteger(UInt64(truncatingIfNeeded: now.uptimeNanoseconds))
+            context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: payload)), promise: nil)
+        }
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = self.unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text, .binary:
+            guard self.phase != .closing else { return }
+            self.handleMessage(frame.unmaskedData)
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            context.writeAndFlush(self.wrapOutboundOut(pong), promise: nil)
+        case .pong:
+            self.pingOutstandingSince = nil
+        case .connectionClose:
+            self.peerClosed(frame)
+        default:
+            break
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.drainOutbox()
+        } else if self.unwritableSince == nil {
+            self.unwritableSince = .now()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case NIOWebSocketError.invalidFrameLength:
+            self.logger.info("closing client", metadata: ["reason": "message too large"])
+            self.close(.tooBig(limit: self.proxy.configuration.maxMessageBytes), graceful: false)
+        case is NIOWebSocketError:
+            self.logger.info("closing client", metadata: ["reason": "protocol error", "error": "\(error)"])
+            self.close(.protocolError, graceful: false)
+        default:
+            self.logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    private func peerClosed(_ frame: WebSocketFrame) {
+        guard let context else { return }
+        if self.phase == .closing {
+            context.close(promise: nil)
+            return
+        }
+        self.phase = .closing
+        self.hub.remove(self)
+        var data = frame.unmaskedData
+        let code = data.readWebSocketErrorCode() ?? .normalClosure
+        var reply = context.channel.allocator.buffer(capacity: 2)
+        reply.write(webSocketErrorCode: code)
+        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
+            .whenComplete { _ in loopContext.value.close(promise: nil) }
+    }
+
+    private func handleMessage(_ payload: ByteBuffer) {
+        if let penaltyUntil, penaltyUntil > .now() {
+            self.deferMessage(payload)
+            return
+        }
+        switch ClientMessage.decode(payload) {
+        case .failure(let error):
+            self.sendError(error)
+        case .success(let message):
+            if message.action.requiresAuthentication && self.phase != .authenticated {
+                self.sendError(.notAuthenticated)
+                return
+            }
+            self.dispatch(message)
+        }
+    }
+
+    private func dispatch(_ message: ClientMessage) {
+        switch message.action {
+        case .authenticate:
+            self.authenticate(message)
+        case .subscribe:
+            self.subscribe(message)
+        case .unsubscribe:
+            self.unsubscribe(message)
+        case .subscribeOrders:
+            self.send(ServerMessage.ordersAck(subscribed: true, requestID: message.requestID))
+        case .unsubscribeOrders:
+            self.send(ServerMessage.ordersAck(subscribed: false, requestID: message.requestID))
+        case .getBrokerInfo:
+            self.send(
+                ServerMessage.brokerInfo(
+                    broker: self.brokerName,
+                    adapterStatus: self.hub.feedState.description,
+                    userID: self.proxy.configuration.userID
+                )
+            )
+        case .getSupportedBrokers:
+            self.send(ServerMessage.supportedBrokers(self.proxy.configuration.supportedBrokers))
+        case .ping:
+            self.send(ServerMessage.pong(serverTimestamp: WallClock.epochMilliseconds(), request: PingRequest(message)))
+        }
+    }
+
+    // MARK: Actions
+
+    private func authenticate(_ message: ClientMessage) {
+        switch AuthenticateRequest.apiKey(from: message) {
+        case .failure(let error):
+            self.sendError(error)
+        case .success(let key) where self.proxy.verifier.verify(key):
+            if self.phase == .awaitingAuthentication {
+                self.phase = .authenticated
+                self.authDeadline?.cancel()
+                self.authDeadline = nil
+                self.logger.debug("client authenticated")
+            }
+            self.send(ServerMessage.authSuccess(broker: self.brokerName, userID: self.proxy.configuration.userID))
+        case .success:
+            self.failedAuthentications += 1
+            self.logger.notice("client sent an invalid API key", metadata: ["attempt": "\(self.failedAuthentications)"])
+            self.sendError(.invalidAPIKey)
+            self.imposeAuthenticationPenalty()
+        }
+    }
+
+    /// After the first failure, each further one holds back this connection's next messages for
+    /// a doubling delay (250 ms up to 8 s), so a key cannot be guessed at wire speed.
+    private func imposeAuthenticationPenalty() {
+        guard self.failedAuthentications >= 2, let context else { return }
+        let exponent = min(self.failedAuthentications - 2, 5)
+        let delay = TimeAmount.milliseconds(250 << Int64(exponent))
+        self.penaltyUntil = .now() + delay
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: delay) { handler.value.penaltyEnded() }
+    }
+
+    private func penaltyEnded() {
+        guard let context, self.phase != .closing else { return }
+        self.penaltyUntil = nil
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        while !self.deferredMessages.isEmpty && self.penaltyUntil == nil && self.phase != .closing {
+            self.handleMessage(self.deferredMessages.removeFirst())
+        }
+    }
+
+    private func deferMessage(_ payload: ByteBuffer) {
+        guard self.deferredMessages.count < Self.maximumDeferredMessages else {
+            self.close(CloseReason(code: .policyViolation, text: "too many messages after failed authentication"), graceful: false)
+            return
+        }
+        self.deferredMessages.append(payload)
+    }
+
+    private func subscribe(_ message: ClientMessage) {
+        let request: SubscribeRequest
+        do {
+            request = try SubscribeRequest(message)
+        } catch {
+            self.sendError(error)
+            return
+        }
+        self.hub.subscribe(self, to: request.instruments, mode: request.mode, depth: request.depthLevel) { outcomes in
+            let results = zip(request.instruments, outcomes).map { instrument, outcome -> ServerMessage.SubscribeResult in
+                switch outcome {
+                case .subscribed(let actualDepth):
+                    return .success(instrument, mode: request.mode, depth: actualDepth.map { .int($0) } ?? request.depthValue)
+                case .refused(let text):
+                    return .failure(instrument, message: text)
+                }
+            }
+            self.send(ServerMessage.subscribeAck(results: results, broker: self.brokerName, requestID: request.requestID))
+        }
+    }
+
+    private func unsubscribe(_ message: ClientMessage) {
+        let request: UnsubscribeRequest
+        do {
+            request = try UnsubscribeRequest(message)
+        } catch {
+            self.sendError(error)
+            return
+        }
+        let results: [ServerMessage.UnsubscribeResult]
+        switch request.target {
+        case .all:
+            results = self.hub.unsubscribeAll(self).map { .success($0.instrument) }
+        case .entries(let entries):
+            results = entries.map { entry in
+                switch entry {
+                case .instrument(let instrument, let mode):
+                    self.hub.unsubscribe(self, from: instrument, mode: mode)
+                    return .success(instrument)
+                case .invalidMode(let symbol, let exchange, let text):
+                    return .failure(symbol: symbol, exchange: exchange, message: text)
+                }
+            }
+        }
+        self.send(ServerMessage.unsubscribeAck(results: results, broker: self.brokerName, requestID: request.requestID))
+    }
+
+    // MARK: Outbound
+
+    private func send(_ value: JSONValue) {
+        guard let context, self.phase != .closing else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        buffer.writeJSONValue(value)
+        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: buffer)), promise: nil)
+    }
+
+    private func sendError(_ error: WireError) {
+        self.send(ServerMessage.error(error))
+    }
+
+    func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) {
+        guard let context, self.phase == .authenticated else { return }
+        if self.outbox.isEmpty && context.channel.isWritable {
+            context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+            self.wroteMarketData = true
+            return
+        }
+        if self.unwritableSince == nil { self.unwritableSince = .now() }
+        switch self.outbox.hold(frame, for: ConflatingOutbox.Key(instrument: instrument, mode: mode)) {
+        case .held:
+            break
+        case .conflated:
+            self.hub.recordConflated(1)
+        case .overBudget:
+            self.closeSlowConsumer("more than \(self.outbox.byteBudget) bytes of market data pending")
+        }
+    }
+
+    func flushEnqueued() {
+        guard self.wroteMarketData, let context else { return }
+        self.wroteMarketData = false
+        context.flush()
+    }
+
+    private func drainOutbox() {
+        guard let context else { return }
+        var wrote = false
+        while context.channel.isWritable, let frame = self.outbox.popFirst() {
+            context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+            wrote = true
+        }
+        if wrote { context.flush() }
+        if self.outbox.isEmpty && context.channel.isWritable {
+            self.unwritableSince = nil
+        }
+    }
+
+    private func closeSlowConsumer(_ detail: String) {
+        self.logger.warning("closing slow client", metadata: ["reason": "\(detail)"])
+        self.hub.recordSlowConsumerClosed()
+        self.close(.slowConsumer(detail), graceful: false)
+    }
+
+    /// Sends a close frame and closes the connection: at once, or (`graceful`) when the client
+    /// answers the close, within two seconds.
+    func close(_ reason: CloseReason, graceful: Bool) {
+        guard self.phase != .closing, let context else { return }
+        self.phase = .closing
+        self.hub.remove(self)
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.text.utf8.count)
+        data.write(webSocketErrorCode: reason.code)
+        data.writeString(reason.text)
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        if graceful {
+            context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
+            self.closeDeadline = context.eventLoop.scheduleTask(in: .seconds(2)) { loopContext.value.close(promise: nil) }
+        } else {
+            context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in loopContext.value.close(promise: nil) }
+            // A client that reads nothing never lets the close frame out; do not wait for it.
+            if !context.channel.isWritable { context.close(promise: nil) }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension WebSocketConnectionHandler: Sendable {}

@@ -1,0 +1,425 @@
+import Logging
+import MarketData
+import NIOConcurrencyHelpers
+import NIOCore
+import OrderedCollections
+
+/// Settings of the hub.
+public struct HubConfiguration: Sendable {
+    /// Reported to clients as `broker` in every frame and ack.
+    public var brokerName: String
+    /// The LTP coalescing window; `.zero` disables coalescing.
+    public var ltpThrottle: TimeAmount
+
+    public init(brokerName: String, ltpThrottle: TimeAmount = .milliseconds(50)) {
+        self.brokerName = brokerName
+        self.ltpThrottle = ltpThrottle
+    }
+}
+
+/// The heart of the agent: the subscription index, the reference counts that drive the feed, and
+/// the fan-out of every tick to every subscriber.
+///
+/// The hub is confined to one event loop, the one that also serves the client connections, so
+/// delivering a frame is a plain method call and nothing on the hot path takes a lock. Feeds on
+/// other threads hand ticks over through ``sink``, which batches them into one loop turn; requests
+/// to the feed leave through a ``FeedCommandQueue`` and their answers come back to the loop.
+///
+/// Every method must be called on ``eventLoop``.
+public final class StreamingHub {
+    public let eventLoop: any EventLoop
+    public let configuration: HubConfiguration
+    private let commands: FeedCommandQueue
+    private let logger: Logger
+    private let allocator = ByteBufferAllocator()
+
+    private var index = SubscriptionIndex<Member>()
+    private var clients: [SubscriberID: ClientState] = [:]
+    private var coalescers: [Instrument: CoalescerSlot] = [:]
+    private var touched: [any MarketDataSubscriber] = []
+    private var touchedIDs: Set<SubscriberID> = []
+    private var pendingSubscribes: [UInt64: PendingSubscribe] = [:]
+    private var nextRequestNumber: UInt64 = 0
+    private var counters = HubMetrics()
+
+    /// The feed's connection state as last reported.
+    public private(set) var feedState: FeedConnectionState = .connecting
+
+    public init(eventLoop: any EventLoop, configuration: HubConfiguration, commands: FeedCommandQueue, logger: Logger) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.commands = commands
+        self.logger = logger
+    }
+
+    /// The entry point for feeds: thread-safe, batching ticks into the hub's loop. Call once.
+    public func makeSink() -> any FeedEventSink {
+        HubInbox(hub: self)
+    }
+
+    /// A snapshot of the counters.
+    public var metrics: HubMetrics {
+        var snapshot = self.counters
+        snapshot.subscribers = self.clients.count
+        snapshot.instruments = self.index.instrumentCount
+        return snapshot
+    }
+
+    // MARK: Subscribers
+
+    /// Makes `subscriber` known to the hub. Subscriptions of an unregistered subscriber are refused.
+    public func register(_ subscriber: any MarketDataSubscriber) {
+        self.eventLoop.preconditionInEventLoop()
+        self.clients[subscriber.subscriberID] = ClientState(subscriber: subscriber)
+    }
+
+    /// Forgets `subscriber` and releases all its subscriptions (a disconnect).
+    public func remove(_ subscriber: any MarketDataSubscriber) {
+        _ = self.unsubscribeAll(subscriber)
+        self.clients[subscriber.subscriberID] = nil
+    }
+
+    /// Subscribes `subscriber` to each instrument at `mode`.
+    ///
+    /// Instruments the feed already streams at this mode or higher are confirmed at once; the others
+    /// are asked of the feed in one batch. `completion` runs on the loop with one outcome per
+    /// instrument, in order, once all are known.
+    public func subscribe(
+        _ subscriber: any MarketDataSubscriber,
+        to instruments: [Instrument],
+        mode: SubscriptionMode,
+        depth: Int,
+        completion: @escaping ([SubscribeOutcome]) -> Void
+    ) {
+        self.eventLoop.preconditionInEventLoop()
+        let member = Member(subscriber)
+        guard self.clients[member.id] != nil else {
+            completion(instruments.map { _ in .refused(message: "Subscription failed") })
+            return
+        }
+        var outcomes = [SubscribeOutcome?](repeating: nil, count: instruments.count)
+        var brokerPositions: [Int] = []
+        for (position, instrument) in instruments.enumerated() {
+            switch self.index.reserve(instrument, mode) {
+            case .covered:
+                self.confirm(member, instrument, mode, reserved: false)
+                outcomes[position] = .subscribed(actualDepth: nil)
+            case .needsBroker:
+                brokerPositions.append(position)
+            }
+        }
+        if brokerPositions.isEmpty {
+            completion(outcomes.map { $0! })
+            return
+        }
+        self.nextRequestNumber += 1
+        let number = self.nextRequestNumber
+        self.pendingSubscribes[number] = PendingSubscribe(
+            member: member,
+            instruments: instruments,
+            mode: mode,
+            brokerPositions: brokerPositions,
+            outcomes: outcomes,
+            completion: completion
+        )
+        let loop = self.eventLoop
+        let hub = NIOLoopBound(self, eventLoop: loop)
+        self.commands.send(
+            .subscribe(
+                brokerPositions.map { instruments[$0] },
+                mode,
+                depth: depth,
+                reply: { brokerOutcomes in
+                    loop.execute { hub.value.completeSubscribe(number, brokerOutcomes: brokerOutcomes) }
+                }
+            )
+        )
+    }
+
+    private func completeSubscribe(_ number: UInt64, brokerOutcomes: [SubscribeOutcome]) {
+        guard var pending = self.pendingSubscribes.removeValue(forKey: number) else { return }
+        let stillConnected = self.clients[pending.member.id] != nil
+        for (offset, position) in pending.brokerPositions.enumerated() {
+            let instrument = pending.instruments[position]
+            let outcome = offset < brokerOutcomes.count ? brokerOutcomes[offset] : .refused(message: "Subscription failed")
+            pending.outcomes[position] = outcome
+            switch outcome {
+            case .subscribed where stillConnected:
+                self.confirm(pending.member, instrument, pending.mode, reserved: true)
+            case .subscribed:
+                self.apply(self.index.cancelReservation(instrument, pending.mode, brokerSubscribed: true), to: instrument)
+            case .refused:
+                _ = self.index.cancelReservation(instrument, pending.mode, brokerSubscribed: false)
+            }
+        }
+        pending.completion(pending.outcomes.map { $0! })
+    }
+
+    private func confirm(_ member: Member, _ instrument: Instrument, _ mode: SubscriptionMode, reserved: Bool) {
+        self.index.confirm(member, instrument, mode, reserved: reserved)
+        self.clients[member.id]?.subscriptions.append(SubscriptionKey(instrument: instrument, mode: mode))
+    }
+
+    /// Removes one subscription of `subscriber`; returns whether it existed.
+    @discardableResult
+    public func unsubscribe(_ subscriber: any MarketDataSubscriber, from instrument: Instrument, mode: SubscriptionMode) -> Bool {
+        self.eventLoop.preconditionInEventLoop()
+        let member = Member(subscriber)
+        let (removed, change) = self.index.remove(member, instrument, mode)
+        self.clients[member.id]?.subscriptions.remove(SubscriptionKey(instrument: instrument, mode: mode))
+        self.apply(change, to: instrument)
+        return removed
+    }
+
+    /// Removes every subscription of `subscriber`; returns them in the order they were made.
+    public func unsubscribeAll(_ subscriber: any MarketDataSubscriber) -> [(instrument: Instrument, mode: SubscriptionMode)] {
+        self.eventLoop.preconditionInEventLoop()
+        let member = Member(subscriber)
+        guard let state = self.clients[member.id] else { return [] }
+        self.clients[member.id]?.subscriptions.removeAll()
+        for key in state.subscriptions {
+            self.apply(self.index.remove(member, key.instrument, key.mode).change, to: key.instrument)
+        }
+        return state.subscriptions.map { ($0.instrument, $0.mode) }
+    }
+
+    /// The subscriptions `subscriber` holds, in the order they were made.
+    public func subscriptions(of subscriber: any MarketDataSubscriber) -> [(instrument: Instrument, mode: SubscriptionMode)] {
+        self.clients[subscriber.subscriberID]?.subscriptions.map { ($0.instrument, $0.mode) } ?? []
+    }
+
+    private func apply(_ change: BrokerSubscriptionChange?, to instrument: Instrument) {
+        switch change {
+        case .none:
+            return
+        case .setMode(let mode):
+            self.commands.send(.subscribe([instrument], mode, depth: 5, reply: { _ in }))
+        case .unsubscribe:
+            self.coalescers[instrument] = nil
+            self.commands.send(.unsubscribe([instrument]))
+        }
+    }
+
+    // MARK: Counters reported by connections
+
+    /// A connection dropped frames in favour of newer ones.
+    public func recordConflated(_ count: Int) {
+        self.counters.framesConflated += UInt64(count)
+    }
+
+    /// A connection was closed for being too slow.
+    public func recordSlowConsumerClosed() {
+        self.counters.slowConsumersClosed += 1
+    }
+
+    // MARK: Fan-out
+
+    /// Delivers a batch of ticks and flushes each receiving connection once.
+    public func publish(_ ticks: [Tick]) {
+        self.eventLoop.preconditionInEventLoop()
+        let now = NIODeadline.now().uptimeNanoseconds
+        let wallClock = WallClock.epochMilliseconds()
+        for var tick in ticks {
+            self.counters.ticksReceived += 1
+            if tick.timestamp == nil { tick.timestamp = wallClock }
+            self.deliver(tick, now: Int64(truncatingIfNeeded: now))
+        }
+        self.flushTouched()
+    }
+
+    func feedStateChanged(_ state: FeedConnectionState) {
+        if state != self.feedState {
+            self.logger.info("feed state changed", metadata: ["broker": "\(self.configuration.brokerName)", "state": "\(state)"])
+        }
+        self.feedState = state
+    }
+
+    private func deliver(_ tick: Tick, now: Int64) {
+        var frames = TickFrames(tick: tick)
+        let coalesce = self.configuration.ltpThrottle.nanoseconds > 0
+        var ltpDecision: Bool?
+        self.index.forEachRecipient(of: tick.instrument, tickMode: tick.mode) { member, mode in
+            if mode == .ltp && coalesce {
+                if ltpDecision == nil { ltpDecision = self.offerLTP(tick, now: now) }
+                guard ltpDecision == true else {
+                    self.counters.ltpFramesCoalesced += 1
+                    return
+                }
+            }
+            let frame = frames.frame(for: mode, broker: self.configuration.brokerName, allocator: self.allocator)
+            self.send(frame, to: member, instrument: tick.instrument, mode: mode)
+        }
+    }
+
+    private func send(_ frame: ByteBuffer, to member: Member, instrument: Instrument, mode: SubscriptionMode) {
+        member.subscriber.enqueue(frame, instrument: instrument, mode: mode)
+        self.counters.framesDelivered += 1
+        if self.touchedIDs.insert(member.id).inserted {
+            self.touched.append(member.subscriber)
+        }
+    }
+
+    private func flushTouched() {
+        for subscriber in self.touched {
+            subscriber.flushEnqueued()
+        }
+        self.touched.removeAll(keepingCapacity: true)
+        self.touchedIDs.removeAll(keepingCapacity: true)
+    }
+
+    /// Whether LTP subscribers get this tick now; if not, it is held and a flush is scheduled.
+    private func offerLTP(_ tick: Tick, now: Int64) -> Bool {
+        var slot =
+            self.coalescers[tick.instrument]
+            ?? CoalescerSlot(coalescer: LTPCoalescer(windowNanoseconds: self.configuration.ltpThrottle.nanoseconds))
+        let decision = slot.coalescer.offer(now: now)
+        switch decision {
+        case .sendNow:
+            break
+        case .hold:
+            slot.pending = tick
+        case .holdAndScheduleFlush(let deadline):
+            slot.pending = tick
+            let instrument = tick.instrument
+            let hub = NIOLoopBound(self, eventLoop: self.eventLoop)
+            self.eventLoop.scheduleTask(deadline: .uptimeNanoseconds(UInt64(max(0, deadline)))) {
+                hub.value.flushLTP(instrument)
+            }
+        }
+        self.coalescers[tick.instrument] = slot
+        return decision == .sendNow
+    }
+
+    private func flushLTP(_ instrument: Instrument) {
+        guard var slot = self.coalescers[instrument] else { return }
+        let now = Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds)
+        let due = slot.coalescer.flush(now: now)
+        let pending = slot.pending
+        slot.pending = nil
+        self.coalescers[instrument] = slot
+        guard due, let tick = pending else { return }
+        var frames = TickFrames(tick: tick)
+        self.index.forEachRecipient(of: instrument, tickMode: tick.mode) { member, mode in
+            guard mode == .ltp else { return }
+            let frame = frames.frame(for: .ltp, broker: self.configuration.brokerName, allocator: self.allocator)
+            self.send(frame, to: member, instrument: instrument, mode: .ltp)
+        }
+        self.flushTouched()
+    }
+}
+
+@available(*, unavailable)
+extension StreamingHub: Sendable {}
+
+/// A subscriber as the index stores it: compared by identity, holding the reference for delivery.
+private struct Member: Hashable {
+    let id: SubscriberID
+    let subscriber: any MarketDataSubscriber
+
+    init(_ subscriber: any MarketDataSubscriber) {
+        self.id = subscriber.subscriberID
+        self.subscriber = subscriber
+    }
+
+    static func == (lhs: Member, rhs: Member) -> Bool { lhs.id == rhs.id }
+    func hash(into hasher: inout Hasher) { hasher.combine(self.id) }
+}
+
+private struct SubscriptionKey: Hashable {
+    var instrument: Instrument
+    var mode: SubscriptionMode
+}
+
+private struct ClientState {
+    let subscriber: any MarketDataSubscriber
+    var subscriptions: OrderedSet<SubscriptionKey> = []
+}
+
+private struct CoalescerSlot {
+    var coalescer: LTPCoalescer
+    var pending: Tick?
+}
+
+private struct PendingSubscribe {
+    let member: Member
+    let instruments: [Instrument]
+    let mode: SubscriptionMode
+    let brokerPositions: [Int]
+    var outcomes: [SubscribeOutcome?]
+    let completion: ([SubscribeOutcome]) -> Void
+}
+
+/// The frames of one tick: its `data` encoded once, and one envelope per receiver mode, built the
+/// first time a receiver at that mode needs it and then shared by all of them.
+private struct TickFrames {
+    let tick: Tick
+    private var data: ByteBuffer?
+    private var variants: [ByteBuffer?] = [nil, nil, nil]
+
+    init(tick: Tick) {
+        self.tick = tick
+    }
+
+    mutating func frame(for mode: SubscriptionMode, broker: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let slot = Int(mode.rawValue) - 1
+        if let existing = self.variants[slot] { return existing }
+        if self.data == nil {
+            var buffer = allocator.buffer(capacity: self.tick.depth == nil ? 384 : 1536)
+            MarketDataEnvelope.writeData(of: self.tick, into: &buffer)
+            self.data = buffer
+        }
+        let frame = MarketDataEnvelope.frame(
+            instrument: self.tick.instrument,
+            outerMode: mode,
+            data: self.data!,
+            broker: broker,
+            allocator: allocator
+        )
+        self.variants[slot] = frame
+        return frame
+    }
+}
+
+/// Hands ticks from feed threads to the hub's loop, one loop turn per burst rather than per tick.
+private final class HubInbox: FeedEventSink {
+    private struct State {
+        var ticks: [Tick] = []
+        var drainScheduled = false
+    }
+
+    private let eventLoop: any EventLoop
+    private let hub: NIOLoopBound<StreamingHub>
+    private let state = NIOLockedValueBox(State())
+
+    init(hub: StreamingHub) {
+        self.eventLoop = hub.eventLoop
+        self.hub = NIOLoopBound(hub, eventLoop: hub.eventLoop)
+    }
+
+    func receive(_ tick: Tick) {
+        let schedule = self.state.withLockedValue { state in
+            state.ticks.append(tick)
+            defer { state.drainScheduled = true }
+            return !state.drainScheduled
+        }
+        if schedule {
+            self.eventLoop.execute { self.drain() }
+        }
+    }
+
+    func feedStateChanged(_ state: FeedConnectionState) {
+        let hub = self.hub
+        self.eventLoop.execute { hub.value.feedStateChanged(state) }
+    }
+
+    private func drain() {
+        let ticks = self.state.withLockedValue { state in
+            state.drainScheduled = false
+            let ticks = state.ticks
+            state.ticks = []
+            state.ticks.reserveCapacity(ticks.count)
+            return ticks
+        }
+        self.hub.value.publish(ticks)
+    }
+}
