@@ -9,13 +9,16 @@ public final class SimulatorFeed: BrokerAdapter {
     public let brokerName = "simulator"
     public let configuration: SimulatorConfiguration
     private let eventLoop: any EventLoop
-    private let engine: NIOLoopBound<SimulatorEngine>
+    private let engine: NIOLoopBoundBox<SimulatorEngine>
     private let state = NIOLockedValueBox(FeedConnectionState.disconnected)
 
     public init(configuration: SimulatorConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
         self.eventLoop = eventLoop
-        self.engine = NIOLoopBound(SimulatorEngine(configuration: configuration, eventLoop: eventLoop, logger: logger), eventLoop: eventLoop)
+        self.engine = NIOLoopBoundBox.makeBoxSendingValue(
+            SimulatorEngine(configuration: configuration, eventLoop: eventLoop, logger: logger),
+            eventLoop: eventLoop
+        )
     }
 
     /// Always `connected` once started: there is nothing upstream to lose.

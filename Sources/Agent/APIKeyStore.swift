@@ -1,0 +1,97 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the API key WebSocket clients must present comes from, in order:
+/// `OPENALGO_API_KEY`, the systemd credential `api-key` (`$CREDENTIALS_DIRECTORY/api-key`), the
+/// `0600` file `$XDG_CONFIG_HOME/openalgo/api-key`; with none of them, a new random key is
+/// generated into that file. The key itself is never logged.
+public enum APIKeyStore {
+    public struct ResolvedKey: Sendable {
+        public var key: String
+        /// Where it came from, for the log: a variable name or a path.
+        public var source: String
+        public var generated: Bool
+    }
+
+    public static func resolve(environment: [String: String], logger: Logger) throws(ConfigurationError) -> ResolvedKey {
+        if let key = environment["OPENALGO_API_KEY"]?.trimmingCharacters(in: " \t\r\n"), !key.isEmpty {
+            return ResolvedKey(key: key, source: "OPENALGO_API_KEY", generated: false)
+        }
+        if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
+            let path = directory + "/api-key"
+            if let key = try readKey(path, checkPermissions: false) {
+                return ResolvedKey(key: key, source: path, generated: false)
+            }
+        }
+        guard let directory = AgentPaths.configDirectory(environment: environment) else {
+            throw ConfigurationError("no API key: set OPENALGO_API_KEY, or HOME so that one can be kept in ~/.config/openalgo/api-key")
+        }
+        let path = directory + "/api-key"
+        if let key = try readKey(path, checkPermissions: true) {
+            return ResolvedKey(key: key, source: path, generated: false)
+        }
+        let key = try generate(at: path, directory: directory)
+        logger.notice("generated a new API key for WebSocket clients", metadata: ["file": "\(path)"])
+        return ResolvedKey(key: key, source: path, generated: true)
+    }
+
+    /// 32 random bytes as 64 lowercase hex digits, like OpenAlgo's own keys.
+    public static func makeKey() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in
+            let byte = UInt8.random(in: 0...255, using: &generator)
+            return (byte < 16 ? "0" : "") + String(byte, radix: 16)
+        }.joined()
+    }
+
+    private static func readKey(_ path: String, checkPermissions: Bool) throws(ConfigurationError) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        if checkPermissions && info.st_mode & 0o077 != 0 {
+            throw ConfigurationError(
+                "refusing to use \(path): other users can read it; run 'chmod 600 \(path)'"
+            )
+        }
+        guard let file = fopen(path, "r") else {
+            throw ConfigurationError("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = fread(&buffer, 1, buffer.count, file)
+        let key = String(decoding: buffer[0..<max(0, count)], as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+        guard !key.isEmpty else { throw ConfigurationError("\(path) is empty; delete it to have a new key generated") }
+        return key
+    }
+
+    private static func generate(at path: String, directory: String) throws(ConfigurationError) -> String {
+        try makeDirectories(directory)
+        let key = makeKey()
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw ConfigurationError("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let line = key + "\n"
+        let written = line.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, line.utf8.count) }
+        guard written == line.utf8.count else {
+            throw ConfigurationError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        return key
+    }
+
+    /// Creates `path` and its missing parents; the last one (the agent's own) is `0700`.
+    private static func makeDirectories(_ path: String) throws(ConfigurationError) {
+        var current = ""
+        let components = path.split(separator: "/")
+        for (index, component) in components.enumerated() {
+            current += "/" + component
+            let mode: mode_t = index == components.count - 1 ? 0o700 : 0o755
+            if mkdir(current, mode) != 0 && errno != EEXIST {
+                throw ConfigurationError("cannot create directory \(current): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Brokers
+import Logging
+import NIOCore
+import ProxyServer
+
+/// Everything the agent needs to start, after flags, environment and `agent.toml` were merged.
+public struct AgentConfiguration: Sendable {
+    public var proxy = ProxyConfiguration()
+    /// The feed to stream from; `simulator` by default, so the agent runs with no account.
+    public var broker = "simulator"
+    /// Settings per broker, from `[brokers.<name>]` and `OPENALGO_BROKER_<NAME>_<KEY>`.
+    public var brokers: [String: BrokerSettings] = [:]
+    /// The LTP coalescing window; 0 disables it.
+    public var ltpThrottle = TimeAmount.milliseconds(50)
+    public var logLevel = Logger.Level.info
+    /// The configuration file that was read, if any.
+    public var configurationFile: String?
+
+    public init() {}
+
+    /// The settings of the selected broker.
+    public var brokerSettings: BrokerSettings {
+        self.brokers[self.broker.lowercased()] ?? BrokerSettings()
+    }
+}
+
+/// A configuration value the agent cannot use. The message names the key, where it came from
+/// and what is expected, so a user can fix it without reading the source.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { self.message }
+}

@@ -1,0 +1,201 @@
+import Brokers
+import Logging
+import NIOCore
+import ProxyServer
+import TOMLKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Values given on the command line; they win over everything else.
+public struct CommandLineOverrides: Sendable {
+    public var host: String?
+    public var port: Int?
+    public var broker: String?
+    public var configurationFile: String?
+    public var logLevel: String?
+
+    public init(host: String? = nil, port: Int? = nil, broker: String? = nil, configurationFile: String? = nil, logLevel: String? = nil) {
+        self.host = host
+        self.port = port
+        self.broker = broker
+        self.configurationFile = configurationFile
+        self.logLevel = logLevel
+    }
+}
+
+/// Builds an ``AgentConfiguration`` with the precedence flags > `OPENALGO_*` environment >
+/// `agent.toml` > defaults.
+///
+/// Every setting is first gathered as text under its TOML key (`port`, `brokers.simulator.ticks_per_second`)
+/// with a note of where it came from, then parsed once, so an error can say
+/// "port (from OPENALGO_PORT) must be ..." whatever the source.
+public enum ConfigurationLoader {
+    /// The keys of the top level of `agent.toml`, which are also the `OPENALGO_<KEY>` variables.
+    public static let topLevelKeys = [
+        "host", "port", "broker", "ping_interval", "ping_timeout", "auth_timeout", "max_clients", "ltp_throttle_ms",
+        "log_level", "user_id", "outbox_budget_bytes", "unwritable_deadline",
+    ]
+
+    struct Setting {
+        var value: String
+        var origin: String
+    }
+
+    public static func load(
+        overrides: CommandLineOverrides = CommandLineOverrides(),
+        environment: [String: String],
+        logger: Logger
+    ) throws(ConfigurationError) -> AgentConfiguration {
+        var settings: [String: Setting] = [:]
+        let explicitFile = overrides.configurationFile ?? environment["OPENALGO_CONFIG"]
+        let path = explicitFile ?? defaultConfigurationPath(environment: environment)
+        var configuration = AgentConfiguration()
+        if let path, let text = try readFile(path, required: explicitFile != nil) {
+            configuration.configurationFile = path
+            try flatten(try parseTOML(text, path: path), prefix: "", origin: path, into: &settings)
+        }
+        for (name, value) in environment where name.hasPrefix("OPENALGO_") {
+            let rest = name.dropFirst("OPENALGO_".count).lowercased()
+            if topLevelKeys.contains(rest) {
+                settings[rest] = Setting(value: value, origin: name)
+            } else if rest.hasPrefix("broker_") {
+                let parts = rest.dropFirst("broker_".count).split(separator: "_", maxSplits: 1)
+                if parts.count == 2 { settings["brokers.\(parts[0]).\(parts[1])"] = Setting(value: value, origin: name) }
+            }
+        }
+        func flag(_ key: String, _ value: String?) {
+            if let value { settings[key] = Setting(value: value, origin: "--" + String(key.map { $0 == "_" ? "-" : $0 })) }
+        }
+        flag("host", overrides.host)
+        flag("port", overrides.port.map(String.init))
+        flag("broker", overrides.broker)
+        flag("log_level", overrides.logLevel)
+        try apply(settings, to: &configuration, logger: logger)
+        return configuration
+    }
+
+    /// `$XDG_CONFIG_HOME/openalgo/agent.toml`, or `~/.config/openalgo/agent.toml`.
+    public static func defaultConfigurationPath(environment: [String: String]) -> String? {
+        AgentPaths.configDirectory(environment: environment).map { $0 + "/agent.toml" }
+    }
+
+    private static func readFile(_ path: String, required: Bool) throws(ConfigurationError) -> String? {
+        guard let file = fopen(path, "r") else {
+            if required { throw ConfigurationError("cannot read configuration file \(path): \(String(cString: strerror(errno)))") }
+            return nil
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count <= 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func parseTOML(_ text: String, path: String) throws(ConfigurationError) -> TOMLTable {
+        do {
+            return try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError("\(path): \(error.description) at line \(error.source.begin.line), column \(error.source.begin.column)")
+        } catch {
+            throw ConfigurationError("\(path): \(error)")
+        }
+    }
+
+    private static func flatten(_ table: TOMLTable, prefix: String, origin: String, into settings: inout [String: Setting]) throws(ConfigurationError) {
+        for key in table.keys {
+            guard let value = table[key] else { continue }
+            let name = prefix + key
+            if let nested = value.table {
+                try flatten(nested, prefix: name + ".", origin: origin, into: &settings)
+            } else if let text = value.string {
+                settings[name] = Setting(value: text, origin: origin)
+            } else if let integer = value.int {
+                settings[name] = Setting(value: String(integer), origin: origin)
+            } else if let number = value.double {
+                settings[name] = Setting(value: String(number), origin: origin)
+            } else if let flag = value.bool {
+                settings[name] = Setting(value: flag ? "true" : "false", origin: origin)
+            } else {
+                throw ConfigurationError("\(origin): \(name) must be a string, number or boolean")
+            }
+        }
+    }
+
+    private static func apply(_ settings: [String: Setting], to configuration: inout AgentConfiguration, logger: Logger) throws(ConfigurationError) {
+        for (key, setting) in settings.sorted(by: { $0.key < $1.key }) {
+            if key.hasPrefix("brokers.") {
+                let parts = key.dropFirst("brokers.".count).split(separator: ".", maxSplits: 1)
+                guard parts.count == 2 else { throw ConfigurationError("\(setting.origin): [brokers] entries must be tables, as [brokers.<name>]") }
+                configuration.brokers[String(parts[0]).lowercased(), default: BrokerSettings()].values[String(parts[1])] = setting.value
+                continue
+            }
+            let parser = ValueParser(key: key, setting: setting)
+            switch key {
+            case "host": configuration.proxy.host = try parser.nonEmpty()
+            case "port": configuration.proxy.port = try parser.integer(in: 0...65_535)
+            case "broker": configuration.broker = try parser.nonEmpty().lowercased()
+            case "ping_interval": configuration.proxy.pingInterval = try parser.seconds()
+            case "ping_timeout": configuration.proxy.pingTimeout = try parser.seconds()
+            case "auth_timeout": configuration.proxy.authTimeout = try parser.seconds()
+            case "unwritable_deadline": configuration.proxy.unwritableDeadline = try parser.seconds()
+            case "max_clients": configuration.proxy.maxClients = try parser.integer(in: 1...1_000_000)
+            case "outbox_budget_bytes": configuration.proxy.outboxBudgetBytes = try parser.integer(in: 4096...(1 << 32))
+            case "ltp_throttle_ms": configuration.ltpThrottle = .milliseconds(Int64(try parser.integer(in: 0...60_000)))
+            case "user_id": configuration.proxy.userID = try parser.nonEmpty()
+            case "log_level": configuration.logLevel = try parser.logLevel()
+            default: logger.warning("ignoring unknown configuration key", metadata: ["key": "\(key)", "from": "\(setting.origin)"])
+            }
+        }
+    }
+
+    private struct ValueParser {
+        var key: String
+        var setting: Setting
+
+        func failure(_ expectation: String) -> ConfigurationError {
+            ConfigurationError("\(self.key) (from \(self.setting.origin)) must be \(expectation), got '\(self.setting.value)'")
+        }
+
+        func nonEmpty() throws(ConfigurationError) -> String {
+            let value = self.setting.value.trimmingCharacters(in: " \t")
+            guard !value.isEmpty else { throw self.failure("a non-empty string") }
+            return value
+        }
+
+        func integer(in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let value = Int(self.setting.value.trimmingCharacters(in: " \t")), range.contains(value) else {
+                throw self.failure("an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+
+        func seconds() throws(ConfigurationError) -> TimeAmount {
+            guard let value = Double(self.setting.value.trimmingCharacters(in: " \t")), value > 0, value <= 86_400 else {
+                throw self.failure("a number of seconds above 0")
+            }
+            return .nanoseconds(Int64(value * 1e9))
+        }
+
+        func logLevel() throws(ConfigurationError) -> Logger.Level {
+            guard let level = Logger.Level(rawValue: self.setting.value.lowercased()) else {
+                throw self.failure("one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return level
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var slice = Substring(self)
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return String(slice)
+    }
+}
