@@ -6,6 +6,8 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+let testSettings: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
 let package = Package(
     name: "openalgo-agent",
     platforms: [.macOS(.v14)],
@@ -118,17 +120,17 @@ let package = Package(
         .testTarget(
             name: "WireJSONTests",
             dependencies: ["WireJSON", .product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "MarketDataTests",
             dependencies: ["MarketData", "WireJSON", .product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "OpenAlgoWireTests",
             dependencies: ["OpenAlgoWire", "WireJSON", "MarketData", .product(name: "NIOCore", package: "swift-nio")],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "StreamingHubTests",
@@ -137,22 +139,23 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
-        .testTarget(name: "BrokersTests", dependencies: ["Brokers"], swiftSettings: strictSettings),
+        .testTarget(name: "BrokersTests", dependencies: ["Brokers"], swiftSettings: testSettings),
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
-                "ProxyServer", "Agent",
+                "ProxyServer", "Agent", "Brokers", "StreamingHub", "WireJSON", "MarketData",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: testSettings
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent"], swiftSettings: strictSettings),
+        .testTarget(name: "AgentTests", dependencies: ["Agent"], swiftSettings: testSettings),
     ],
     swiftLanguageModes: [.v6]
 )

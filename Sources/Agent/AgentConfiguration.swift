@@ -15,6 +15,8 @@ public struct AgentConfiguration: Sendable {
     public var logLevel = Logger.Level.info
     /// The configuration file that was read, if any.
     public var configurationFile: String?
+    /// Whether SIGTERM and SIGINT stop the agent; embedders and tests stop it with ``AgentRuntime/shutDown()``.
+    public var handleSignals = true
 
     public init() {}
 

@@ -16,7 +16,7 @@ public final class AgentRuntime: Sendable {
     public let webSocketServer: WebSocketServer
     public let hub: NIOLoopBound<StreamingHub>
     private let group: MultiThreadedEventLoopGroup
-    private let feedService: FeedService
+    private let serviceGroup: ServiceGroup
     private let logger: Logger
 
     /// Builds the feed, binds the server, and reports problems (bad broker, busy port) before
@@ -50,33 +50,35 @@ public final class AgentRuntime: Sendable {
                 verifier: APIKeyVerifier(apiKey: apiKey),
                 logger: logger
             )
-            self.feedService = FeedService(adapter: adapter, sink: sink, commands: commands, logger: logger)
+            let feedService = FeedService(adapter: adapter, sink: sink, commands: commands, logger: logger)
+            self.serviceGroup = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: feedService), .init(service: self.webSocketServer)],
+                    gracefulShutdownSignals: configuration.handleSignals ? [.sigterm, .sigint] : [],
+                    logger: logger
+                )
+            )
         } catch {
             try? await group.shutdownGracefully()
             throw error
         }
     }
 
-    /// Runs until SIGTERM/SIGINT (or `cancel` of the calling task), then shuts down cleanly:
-    /// clients get a 1001 close, the feed is disconnected, the threads stop.
-    public func run(handleSignals: Bool = true) async throws {
-        let serviceGroup = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(service: self.feedService),
-                    .init(service: self.webSocketServer),
-                ],
-                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-                logger: self.logger
-            )
-        )
+    /// Runs until SIGTERM/SIGINT or ``shutDown()``, then shuts down cleanly: clients get a 1001
+    /// close, the feed is disconnected, the threads stop.
+    public func run() async throws {
         do {
-            try await serviceGroup.run()
+            try await self.serviceGroup.run()
         } catch {
             try? await self.group.shutdownGracefully()
             throw error
         }
         try await self.group.shutdownGracefully()
         self.logger.info("agent stopped")
+    }
+
+    /// Starts the same graceful shutdown as SIGTERM; ``run()`` returns when it is done.
+    public func shutDown() async {
+        await self.serviceGroup.triggerGracefulShutdown()
     }
 }

@@ -139,10 +139,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
-        case NIOWebSocketError.invalidFrameLength:
+        case NIOWebSocketError.invalidFrameLength, NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
             self.logger.info("closing client", metadata: ["reason": "message too large"])
             self.close(.tooBig(limit: self.proxy.configuration.maxMessageBytes), graceful: false)
-        case is NIOWebSocketError:
+        case is NIOWebSocketError, is NIOWebSocketFrameAggregator.Error:
             self.logger.info("closing client", metadata: ["reason": "protocol error", "error": "\(error)"])
             self.close(.protocolError, graceful: false)
         default:
