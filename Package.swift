@@ -135,13 +135,24 @@ let package = Package(
         .testTarget(
             name: "StreamingHubTests",
             dependencies: [
-                "StreamingHub",
+                "StreamingHub", "MarketData",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: testSettings
         ),
-        .testTarget(name: "BrokersTests", dependencies: ["Brokers"], swiftSettings: testSettings),
+        .testTarget(
+            name: "BrokersTests",
+            dependencies: [
+                "Brokers", "MarketData",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: testSettings
+        ),
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
@@ -155,7 +166,11 @@ let package = Package(
             ],
             swiftSettings: testSettings
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent"], swiftSettings: testSettings),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: testSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,7 +17,7 @@ public enum APIKeyStore {
     }
 
     public static func resolve(environment: [String: String], logger: Logger) throws(ConfigurationError) -> ResolvedKey {
-        if let key = environment["OPENALGO_API_KEY"]?.trimmingCharacters(in: " \t\r\n"), !key.isEmpty {
+        if let key = environment["OPENALGO_API_KEY"]?.trimmingWhitespace(), !key.isEmpty {
             return ResolvedKey(key: key, source: "OPENALGO_API_KEY", generated: false)
         }
         if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
@@ -61,7 +61,7 @@ public enum APIKeyStore {
         defer { fclose(file) }
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = fread(&buffer, 1, buffer.count, file)
-        let key = String(decoding: buffer[0..<max(0, count)], as: UTF8.self).trimmingCharacters(in: " \t\r\n")
+        let key = String(decoding: buffer[0..<max(0, count)], as: UTF8.self).trimmingWhitespace()
         guard !key.isEmpty else { throw ConfigurationError("\(path) is empty; delete it to have a new key generated") }
         return key
     }

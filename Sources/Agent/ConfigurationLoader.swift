@@ -163,20 +163,20 @@ public enum ConfigurationLoader {
         }
 
         func nonEmpty() throws(ConfigurationError) -> String {
-            let value = self.setting.value.trimmingCharacters(in: " \t")
+            let value = self.setting.value.trimmingWhitespace()
             guard !value.isEmpty else { throw self.failure("a non-empty string") }
             return value
         }
 
         func integer(in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-            guard let value = Int(self.setting.value.trimmingCharacters(in: " \t")), range.contains(value) else {
+            guard let value = Int(self.setting.value.trimmingWhitespace()), range.contains(value) else {
                 throw self.failure("an integer from \(range.lowerBound) to \(range.upperBound)")
             }
             return value
         }
 
         func seconds() throws(ConfigurationError) -> TimeAmount {
-            guard let value = Double(self.setting.value.trimmingCharacters(in: " \t")), value > 0, value <= 86_400 else {
+            guard let value = Double(self.setting.value.trimmingWhitespace()), value > 0, value <= 86_400 else {
                 throw self.failure("a number of seconds above 0")
             }
             return .nanoseconds(Int64(value * 1e9))
@@ -192,10 +192,11 @@ public enum ConfigurationLoader {
 }
 
 extension String {
-    func trimmingCharacters(in set: String) -> String {
+    /// The text without leading and trailing whitespace and line breaks.
+    func trimmingWhitespace() -> String {
         var slice = Substring(self)
-        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
-        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        while let first = slice.first, first.isWhitespace { slice = slice.dropFirst() }
+        while let last = slice.last, last.isWhitespace { slice = slice.dropLast() }
         return String(slice)
     }
 }

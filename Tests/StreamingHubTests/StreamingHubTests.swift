@@ -1,0 +1,217 @@
+import Logging
+import MarketData
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import StreamingHub
+import Testing
+
+/// The hub on a real event loop, with recording subscribers and a recording feed.
+@Suite("Streaming hub")
+struct StreamingHubTests {
+    final class RecordingSubscriber: MarketDataSubscriber {
+        let subscriberID: SubscriberID
+        var frames: [(mode: SubscriptionMode, text: String)] = []
+        var flushes = 0
+
+        init(_ number: UInt64) {
+            self.subscriberID = SubscriberID(rawValue: number)
+        }
+
+        func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) {
+            self.frames.append((mode, String(buffer: frame)))
+        }
+
+        func flushEnqueued() {
+            self.flushes += 1
+        }
+    }
+
+    final class RecordingFeed: FeedControl {
+        enum Call: Equatable {
+            case subscribe([Instrument], SubscriptionMode)
+            case unsubscribe([Instrument])
+        }
+
+        let calls = NIOLockedValueBox<[Call]>([])
+
+        func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+            self.calls.withLockedValue { $0.append(.subscribe(instruments, mode)) }
+            return instruments.map { $0.exchange == "BAD" ? .refused(message: "Symbol \($0.symbol) not found for exchange BAD") : .subscribed(actualDepth: nil) }
+        }
+
+        func unsubscribe(_ instruments: [Instrument]) async {
+            self.calls.withLockedValue { $0.append(.unsubscribe(instruments)) }
+        }
+    }
+
+    struct Fixture {
+        let loop: any EventLoop
+        let hub: NIOLoopBound<StreamingHub>
+        let feed: RecordingFeed
+        let commands: FeedCommandQueue
+        let feedTask: Task<Void, Never>
+
+        init(throttle: TimeAmount = .zero) async throws {
+            self.loop = MultiThreadedEventLoopGroup.singleton.next()
+            let commands = FeedCommandQueue()
+            let loop = self.loop
+            self.hub = try await loop.submit {
+                NIOLoopBound(
+                    StreamingHub(
+                        eventLoop: loop,
+                        configuration: HubConfiguration(brokerName: "test", ltpThrottle: throttle),
+                        commands: commands,
+                        logger: Logger(label: "test")
+                    ),
+                    eventLoop: loop
+                )
+            }.get()
+            self.feed = RecordingFeed()
+            self.commands = commands
+            let feed = self.feed
+            self.feedTask = Task { await commands.run(feed: feed) }
+        }
+
+        func onLoop<Result: Sendable>(_ body: @escaping @Sendable (StreamingHub) -> Result) async throws -> Result {
+            let hub = self.hub
+            return try await self.loop.submit { body(hub.value) }.get()
+        }
+
+        /// Registers a subscriber and subscribes it; returns the outcomes once the feed answered.
+        func subscribe(_ subscriber: NIOLoopBound<RecordingSubscriber>, _ instruments: [Instrument], _ mode: SubscriptionMode) async throws
+            -> [SubscribeOutcome]
+        {
+            let promise = self.loop.makePromise(of: [SubscribeOutcome].self)
+            let hub = self.hub
+            self.loop.execute {
+                hub.value.subscribe(subscriber.value, to: instruments, mode: mode, depth: 5) { promise.succeed($0) }
+            }
+            return try await promise.futureResult.get()
+        }
+
+        func makeSubscriber(_ number: UInt64) async throws -> NIOLoopBound<RecordingSubscriber> {
+            let hub = self.hub
+            let loop = self.loop
+            return try await self.loop.submit {
+                let subscriber = RecordingSubscriber(number)
+                hub.value.register(subscriber)
+                return NIOLoopBound(subscriber, eventLoop: loop)
+            }.get()
+        }
+
+        func feedCalls() async throws -> [RecordingFeed.Call] {
+            try await Task.sleep(for: .milliseconds(50))
+            return self.feed.calls.withLockedValue { $0 }
+        }
+
+        func finish() async {
+            self.commands.finish()
+            await self.feedTask.value
+        }
+    }
+
+    let sbin = Instrument(exchange: "NSE", symbol: "SBIN")
+
+    func tick(_ ltp: Double, mode: SubscriptionMode = .quote, instrument: Instrument? = nil) -> Tick {
+        var tick = Tick(instrument: instrument ?? self.sbin, mode: mode)
+        tick.ltp = ltp
+        tick.timestamp = 1
+        return tick
+    }
+
+    @Test("reference counts drive the feed: subscribe, upgrade, downgrade, unsubscribe, in order")
+    func feedFollowsReferenceCounts() async throws {
+        let fixture = try await Fixture()
+        let a = try await fixture.makeSubscriber(1)
+        let b = try await fixture.makeSubscriber(2)
+        let c = try await fixture.makeSubscriber(3)
+        #expect(try await fixture.subscribe(a, [self.sbin], .quote) == [.subscribed(actualDepth: nil)])
+        _ = try await fixture.subscribe(b, [self.sbin], .ltp)
+        _ = try await fixture.subscribe(c, [self.sbin, Instrument(exchange: "BAD", symbol: "X")], .depth)
+        try await fixture.onLoop { hub in
+            hub.remove(c.value)
+            _ = hub.unsubscribe(a.value, from: self.sbin, mode: .quote)
+            _ = hub.unsubscribeAll(b.value)
+        }
+        #expect(
+            try await fixture.feedCalls() == [
+                .subscribe([self.sbin], .quote),
+                .subscribe([self.sbin, Instrument(exchange: "BAD", symbol: "X")], .depth),
+                .subscribe([self.sbin], .quote),
+                .subscribe([self.sbin], .ltp),
+                .unsubscribe([self.sbin]),
+            ]
+        )
+        #expect(try await fixture.onLoop { $0.metrics.instruments } == 0)
+        await fixture.finish()
+    }
+
+    @Test("a refused instrument is reported and not subscribed")
+    func refused() async throws {
+        let fixture = try await Fixture()
+        let a = try await fixture.makeSubscriber(1)
+        let bad = Instrument(exchange: "BAD", symbol: "X")
+        let outcomes = try await fixture.subscribe(a, [bad, self.sbin], .ltp)
+        #expect(outcomes == [.refused(message: "Symbol X not found for exchange BAD"), .subscribed(actualDepth: nil)])
+        #expect(try await fixture.onLoop { hub in hub.subscriptions(of: a.value).map(\.instrument) } == [self.sbin])
+        await fixture.finish()
+    }
+
+    @Test("each tick is encoded once per mode and shared; each subscriber is flushed once per batch")
+    func sharedEncodingAndBatchedFlush() async throws {
+        let fixture = try await Fixture()
+        let a = try await fixture.makeSubscriber(1)
+        let b = try await fixture.makeSubscriber(2)
+        _ = try await fixture.subscribe(a, [self.sbin], .quote)
+        _ = try await fixture.subscribe(b, [self.sbin], .quote)
+        let ticks = [self.tick(10), self.tick(11), self.tick(12)]
+        let (framesA, framesB, flushes) = try await fixture.onLoop { hub in
+            hub.publish(ticks)
+            return (a.value.frames.map(\.text), b.value.frames.map(\.text), a.value.flushes + b.value.flushes)
+        }
+        #expect(framesA.count == 3)
+        #expect(framesA == framesB)
+        #expect(flushes == 2, "one flush per subscriber for the whole batch")
+        #expect(try await fixture.onLoop { $0.metrics.framesDelivered } == 6)
+        await fixture.finish()
+    }
+
+    @Test("LTP coalescing delivers the latest price at the end of the window; Quote is never throttled")
+    func coalescingKeepsLatest() async throws {
+        let fixture = try await Fixture(throttle: .milliseconds(50))
+        let ltp = try await fixture.makeSubscriber(1)
+        let quote = try await fixture.makeSubscriber(2)
+        _ = try await fixture.subscribe(ltp, [self.sbin], .ltp)
+        _ = try await fixture.subscribe(quote, [self.sbin], .quote)
+        let ticks = [self.tick(100), self.tick(101), self.tick(102)]
+        let immediate = try await fixture.onLoop { hub in
+            hub.publish(ticks)
+            return (ltp.value.frames.count, quote.value.frames.count)
+        }
+        #expect(immediate == (1, 3))
+        try await Task.sleep(for: .milliseconds(120))
+        let ltpFrames = try await fixture.onLoop { _ in ltp.value.frames.map(\.text) }
+        #expect(ltpFrames.count == 2)
+        #expect(ltpFrames.last?.contains(#""ltp": 102.0"#) == true, "the held frame is the latest price")
+        #expect(try await fixture.onLoop { $0.metrics.ltpFramesCoalesced } == 2)
+        await fixture.finish()
+    }
+
+    @Test("ticks without a timestamp get the receive time")
+    func timestamps() async throws {
+        let fixture = try await Fixture()
+        let a = try await fixture.makeSubscriber(1)
+        _ = try await fixture.subscribe(a, [self.sbin], .ltp)
+        var tick = self.tick(5, mode: .ltp)
+        tick.timestamp = nil
+        let text = try await fixture.onLoop { [tick] hub in
+            hub.publish([tick])
+            return a.value.frames.first?.text ?? ""
+        }
+        let now = WallClock.epochMilliseconds()
+        let digits = text.split(separator: "\"timestamp\": ").last?.prefix(while: \.isNumber) ?? ""
+        #expect(abs((Int64(digits) ?? 0) - now) < 5_000)
+        await fixture.finish()
+    }
+}
