@@ -107,7 +107,8 @@ public enum ConfigurationLoader {
         }
     }
 
-    private static func flatten(_ table: TOMLTable, prefix: String, origin: String, into settings: inout [String: Setting]) throws(ConfigurationError) {
+    private static func flatten(_ table: TOMLTable, prefix: String, origin: String, into settings: inout [String: Setting]) throws(ConfigurationError)
+    {
         for key in table.keys {
             guard let value = table[key] else { continue }
             let name = prefix + key

@@ -61,7 +61,13 @@ struct Serve: AsyncParsableCommand {
         let apiKey: APIKeyStore.ResolvedKey
         do {
             configuration = try ConfigurationLoader.load(
-                overrides: CommandLineOverrides(host: self.host, port: self.port, broker: self.broker, configurationFile: self.config, logLevel: self.logLevel),
+                overrides: CommandLineOverrides(
+                    host: self.host,
+                    port: self.port,
+                    broker: self.broker,
+                    configurationFile: self.config,
+                    logLevel: self.logLevel
+                ),
                 environment: environment,
                 logger: bootstrapLogger
             )

@@ -82,20 +82,34 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError("port (from OPENALGO_PORT) must be an integer from 0 to 65535, got 'http'")) {
             try ConfigurationLoader.load(environment: ["HOME": "/nonexistent", "OPENALGO_PORT": "http"], logger: self.logger)
         }
-        #expect(throws: ConfigurationError("log_level (from --log-level) must be one of trace, debug, info, notice, warning, error, critical, got 'loud'")) {
+        #expect(
+            throws: ConfigurationError("log_level (from --log-level) must be one of trace, debug, info, notice, warning, error, critical, got 'loud'")
+        ) {
             try ConfigurationLoader.load(overrides: CommandLineOverrides(logLevel: "loud"), environment: [:], logger: self.logger)
         }
         #expect(throws: ConfigurationError.self) {
-            try ConfigurationLoader.load(overrides: CommandLineOverrides(configurationFile: "/nonexistent/agent.toml"), environment: [:], logger: self.logger)
+            try ConfigurationLoader.load(
+                overrides: CommandLineOverrides(configurationFile: "/nonexistent/agent.toml"),
+                environment: [:],
+                logger: self.logger
+            )
         }
         try withTemporaryDirectory { directory in
             writeFile(directory + "/bad.toml", "port = [1, 2]\n")
             #expect(throws: ConfigurationError("\(directory)/bad.toml: port must be a string, number or boolean")) {
-                try ConfigurationLoader.load(overrides: CommandLineOverrides(configurationFile: directory + "/bad.toml"), environment: [:], logger: self.logger)
+                try ConfigurationLoader.load(
+                    overrides: CommandLineOverrides(configurationFile: directory + "/bad.toml"),
+                    environment: [:],
+                    logger: self.logger
+                )
             }
             writeFile(directory + "/broken.toml", "port = \n")
             #expect(throws: ConfigurationError.self) {
-                try ConfigurationLoader.load(overrides: CommandLineOverrides(configurationFile: directory + "/broken.toml"), environment: [:], logger: self.logger)
+                try ConfigurationLoader.load(
+                    overrides: CommandLineOverrides(configurationFile: directory + "/broken.toml"),
+                    environment: [:],
+                    logger: self.logger
+                )
             }
         }
     }
@@ -132,7 +146,11 @@ struct APIKeyTests {
             #expect(credential.key == "from-credentials")
             mkdir(directory + "/openalgo", 0o700)
             writeFile(directory + "/openalgo/api-key", "shared\n", mode: 0o644)
-            #expect(throws: ConfigurationError("refusing to use \(directory)/openalgo/api-key: other users can read it; run 'chmod 600 \(directory)/openalgo/api-key'")) {
+            #expect(
+                throws: ConfigurationError(
+                    "refusing to use \(directory)/openalgo/api-key: other users can read it; run 'chmod 600 \(directory)/openalgo/api-key'"
+                )
+            ) {
                 try APIKeyStore.resolve(environment: ["XDG_CONFIG_HOME": directory], logger: self.logger)
             }
         }

@@ -3,17 +3,20 @@ import Testing
 
 @Suite("Topics")
 struct TopicTests {
-    @Test("EXCHANGE_SYMBOL_MODE, with two-part exchanges and symbols containing _ and :", arguments: [
-        ("NSE_RELIANCE_QUOTE", "NSE", "RELIANCE", SubscriptionMode.quote),
-        ("NFO_NIFTY28APR2425000CE_DEPTH", "NFO", "NIFTY28APR2425000CE", .depth),
-        ("NSE_INDEX_NIFTY_LTP", "NSE_INDEX", "NIFTY", .ltp),
-        ("BSE_INDEX_SENSEX_quote", "BSE_INDEX", "SENSEX", .quote),
-        ("MCX_INDEX_MCXCOMPDEX_LTP", "MCX_INDEX", "MCXCOMPDEX", .ltp),
-        ("GLOBAL_INDEX_DJI_LTP", "GLOBAL_INDEX", "DJI", .ltp),
-        ("CRYPTO_SOL_INR_LTP", "CRYPTO", "SOL_INR", .ltp),
-        ("NSE_TCS:50_DEPTH", "NSE", "TCS:50", .depth),
-        ("MCX_CRUDEOIL20MAY24FUT_Ltp", "MCX", "CRUDEOIL20MAY24FUT", .ltp),
-    ])
+    @Test(
+        "EXCHANGE_SYMBOL_MODE, with two-part exchanges and symbols containing _ and :",
+        arguments: [
+            ("NSE_RELIANCE_QUOTE", "NSE", "RELIANCE", SubscriptionMode.quote),
+            ("NFO_NIFTY28APR2425000CE_DEPTH", "NFO", "NIFTY28APR2425000CE", .depth),
+            ("NSE_INDEX_NIFTY_LTP", "NSE_INDEX", "NIFTY", .ltp),
+            ("BSE_INDEX_SENSEX_quote", "BSE_INDEX", "SENSEX", .quote),
+            ("MCX_INDEX_MCXCOMPDEX_LTP", "MCX_INDEX", "MCXCOMPDEX", .ltp),
+            ("GLOBAL_INDEX_DJI_LTP", "GLOBAL_INDEX", "DJI", .ltp),
+            ("CRYPTO_SOL_INR_LTP", "CRYPTO", "SOL_INR", .ltp),
+            ("NSE_TCS:50_DEPTH", "NSE", "TCS:50", .depth),
+            ("MCX_CRUDEOIL20MAY24FUT_Ltp", "MCX", "CRUDEOIL20MAY24FUT", .ltp),
+        ]
+    )
     func parse(topic: String, exchange: String, symbol: String, mode: SubscriptionMode) throws {
         let parsed = try #require(Topic(parsing: topic))
         #expect(parsed.instrument == Instrument(exchange: exchange, symbol: symbol))

@@ -50,7 +50,9 @@ struct RequestDecodingTests {
     @Test("unsubscribe: per-entry mode defaults to Quote, a top-level mode is ignored in the array form")
     func unsubscribe() throws {
         let request = try UnsubscribeRequest(
-            self.message(#"{"action": "unsubscribe", "mode": 1, "symbols": [{"symbol": "A", "exchange": "NSE"}, {"symbol": "B", "exchange": "NSE", "mode": "LTP"}]}"#)
+            self.message(
+                #"{"action": "unsubscribe", "mode": 1, "symbols": [{"symbol": "A", "exchange": "NSE"}, {"symbol": "B", "exchange": "NSE", "mode": "LTP"}]}"#
+            )
         )
         #expect(
             request.target
@@ -60,7 +62,9 @@ struct RequestDecodingTests {
         )
         let single = try UnsubscribeRequest(self.message(#"{"action": "unsubscribe", "symbol": "A", "exchange": "NSE", "mode": 3}"#))
         #expect(single.target == .entries([.instrument(Instrument(exchange: "NSE", symbol: "A"), .depth)]))
-        let all = try UnsubscribeRequest(self.message(#"{"action": "unsubscribe", "type": "unsubscribe_all", "symbols": [{"symbol": "A", "exchange": "NSE"}]}"#))
+        let all = try UnsubscribeRequest(
+            self.message(#"{"action": "unsubscribe", "type": "unsubscribe_all", "symbols": [{"symbol": "A", "exchange": "NSE"}]}"#)
+        )
         #expect(all.target == .all)
     }
 

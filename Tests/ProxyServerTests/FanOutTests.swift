@@ -10,148 +10,142 @@ import WireJSON
 import Glibc
 #endif
 
-/// The reference fan-out rule and the slow-consumer policy, over real sockets.
-@Suite("Fan-out over WebSocket", .serialized)
-struct FanOutTests {
-    private static let sbin = #"[{"symbol": "SBIN", "exchange": "NSE"}]"#
+extension SocketTests {
+    /// The reference fan-out rule and the slow-consumer policy, over real sockets.
+    @Suite("Fan-out over WebSocket")
+    struct FanOutTests {
+        private static let sbin = #"[{"symbol": "SBIN", "exchange": "NSE"}]"#
 
-    @Test("each client gets one frame per tick, tagged with its highest mode at or below the tick's, carrying the full data")
-    func fanOutRule() async throws {
-        try await TestAgent.with(configure: { $0.ltpThrottle = .zero }) { agent in
-            let ltpAndQuote = try agent.client()
-            let depth = try agent.client()
-            let ltpOnly = try agent.client()
-            for (client, mode) in [(ltpAndQuote, 1), (ltpAndQuote, 2), (depth, 3), (ltpOnly, 1)] {
-                try client.send(#"{"action": "subscribe", "symbols": \#(Self.sbin), "mode": \#(mode)}"#)
-                #expect(try client.receiveReply().objectValue?["status"] == "success")
-            }
-            let depthFrames = try (0..<12).map { _ in try depth.receiveMarketData() }
-            let mixedFrames = try (0..<12).map { _ in try ltpAndQuote.receiveMarketData() }
-            let ltpFrames = try (0..<12).map { _ in try ltpOnly.receiveMarketData() }
-
-            #expect(depthFrames.allSatisfy { $0["mode"] == 3 && $0["data"]?.objectValue?["depth"] != nil })
-            #expect(mixedFrames.allSatisfy { $0["mode"] == 2 }, "LTP+Quote holder gets the Quote tag only, once per tick")
-            #expect(mixedFrames.allSatisfy { $0["data"]?.objectValue?["depth"] != nil }, "lower modes receive the higher-mode data")
-            #expect(ltpFrames.allSatisfy { $0["mode"] == 1 && $0["data"]?.objectValue?["ltp"] != nil })
-
-            let depthData = depthFrames.compactMap { $0["data"] }
-            for frames in [mixedFrames, ltpFrames] {
-                let data = frames.compactMap { $0["data"] }
-                #expect(Set(data.map(\.jsonText)).count == data.count, "no tick is delivered twice to one client")
-                let window = Array(data[4..<8])
-                let start = try #require(depthData.firstIndex(of: window[0]), "clients see the same ticks")
-                #expect(Array(depthData[start..<min(depthData.count, start + 4)]) == window || start + 4 > depthData.count)
-            }
-
-            try depth.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "SBIN", "exchange": "NSE", "mode": 3}]}"#)
-            _ = try depth.receiveReply()
-            var downgraded = false
-            for _ in 0..<40 where !downgraded {
-                let frame = try ltpAndQuote.receiveMarketData()
-                downgraded = frame["data"]?.objectValue?["depth"] == nil
-                #expect(frame["mode"] == 2)
-            }
-            #expect(downgraded, "after the Depth subscriber leaves, the feed is downgraded to Quote")
-        }
-    }
-
-    @Test("LTP subscribers get about one frame per coalescing window per symbol")
-    func ltpCoalescing() async throws {
-        try await TestAgent.with(configure: {
-            $0.ltpThrottle = .milliseconds(200)
-            $0.brokers["simulator"] = .init(["ticks_per_second": "100", "seed": "3"])
-        }) { agent in
-            let ltp = try agent.client()
-            let quote = try agent.client()
-            try quote.send(#"{"action": "subscribe", "symbols": \#(Self.sbin), "mode": 2}"#)
-            _ = try quote.receiveReply()
-            try ltp.send(#"{"action": "subscribe", "symbols": \#(Self.sbin), "mode": 1}"#)
-            _ = try ltp.receiveReply()
-            let start = NIODeadline.now()
-            var ltpCount = 0
-            while NIODeadline.now() - start < .seconds(1) {
-                _ = try ltp.receiveMarketData()
-                ltpCount += 1
-            }
-            #expect(ltpCount >= 3 && ltpCount <= 7, "about one frame per 200 ms window, got \(ltpCount)")
-            #expect(try await agent.metrics().ltpFramesCoalesced > 50)
-        }
-    }
-
-    @Test("a client that stops reading is conflated, then closed as a slow consumer; the others keep receiving and memory stays bounded")
-    func slowReader() async throws {
-        let symbols = (1...20).map { #"{"symbol": "STOCK\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ")
-        try await TestAgent.with(configure: {
-            $0.brokers["simulator"] = .init(["ticks_per_second": "200"])
-            $0.proxy.unwritableDeadline = .seconds(3)
-        }) { agent in
-            let stalled = try agent.client(receiveBuffer: 4096)
-            let healthy = try agent.client()
-            for client in [stalled, healthy] {
-                try client.send(#"{"action": "subscribe", "symbols": [\#(symbols)], "mode": 3}"#)
-                _ = try client.receiveReply()
-            }
-            let residentBefore = residentMemoryBytes()
-            var windows: [Int] = []
-            var received = 0
-            var windowStart = NIODeadline.now()
-            let testStart = windowStart
-            while NIODeadline.now() - testStart < .milliseconds(2500) {
-                _ = try healthy.receiveMarketData()
-                received += 1
-                if NIODeadline.now() - windowStart >= .milliseconds(250) {
-                    windows.append(received)
-                    received = 0
-                    windowStart = .now()
+        @Test("each client gets one frame per tick, tagged with its highest mode at or below the tick's, carrying the full data")
+        func fanOutRule() async throws {
+            try await TestAgent.with(TestAgent.configuration { $0.ltpThrottle = .zero }) { agent in
+                let ltpAndQuote = try agent.client()
+                let depth = try agent.client()
+                let ltpOnly = try agent.client()
+                for (client, mode) in [(ltpAndQuote, 1), (ltpAndQuote, 2), (depth, 3), (ltpOnly, 1)] {
+                    try client.send(#"{"action": "subscribe", "symbols": \#(Self.sbin), "mode": \#(mode)}"#)
+                    #expect(try client.receiveReply().objectValue?["status"] == "success")
                 }
-            }
-            let stalledMetrics = try await agent.metrics()
-            #expect(stalledMetrics.framesConflated > 100, "the stalled client's frames are conflated")
-            #expect(stalledMetrics.slowConsumersClosed == 0, "within its deadline the stalled client stays connected")
-            #expect(windows.count >= 8)
-            #expect(windows.allSatisfy { $0 > 50 }, "the healthy client never stalls: frames per 250 ms \(windows)")
-            let growth = residentMemoryBytes() - residentBefore
-            #expect(growth < 48 << 20, "memory grew by \(growth) bytes while a client was stalled")
+                let depthFrames = try (0..<12).map { _ in try depth.receiveMarketData() }
+                let mixedFrames = try (0..<12).map { _ in try ltpAndQuote.receiveMarketData() }
+                let ltpFrames = try (0..<12).map { _ in try ltpOnly.receiveMarketData() }
 
-            let deadline = NIODeadline.now() + .seconds(8)
-            while try await agent.metrics().slowConsumersClosed == 0 && NIODeadline.now() < deadline {
+                #expect(depthFrames.allSatisfy { $0["mode"] == 3 && $0["data"]?.objectValue?["depth"] != nil })
+                #expect(mixedFrames.allSatisfy { $0["mode"] == 2 }, "LTP+Quote holder gets the Quote tag only, once per tick")
+                #expect(mixedFrames.allSatisfy { $0["data"]?.objectValue?["depth"] != nil }, "lower modes receive the higher-mode data")
+                #expect(ltpFrames.allSatisfy { $0["mode"] == 1 && $0["data"]?.objectValue?["ltp"] != nil })
+
+                let depthData = depthFrames.compactMap { $0["data"] }
+                for frames in [mixedFrames, ltpFrames] {
+                    let data = frames.compactMap { $0["data"] }
+                    #expect(Set(data.map(\.jsonText)).count == data.count, "no tick is delivered twice to one client")
+                    let window = Array(data[4..<8])
+                    let start = try #require(depthData.firstIndex(of: window[0]), "clients see the same ticks")
+                    #expect(Array(depthData[start..<min(depthData.count, start + 4)]) == window || start + 4 > depthData.count)
+                }
+
+                try depth.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "SBIN", "exchange": "NSE", "mode": 3}]}"#)
+                _ = try depth.receiveReply()
+                var downgraded = false
+                for _ in 0..<40 where !downgraded {
+                    let frame = try ltpAndQuote.receiveMarketData()
+                    downgraded = frame["data"]?.objectValue?["depth"] == nil
+                    #expect(frame["mode"] == 2)
+                }
+                #expect(downgraded, "after the Depth subscriber leaves, the feed is downgraded to Quote")
+            }
+        }
+
+        @Test("LTP subscribers get about one frame per coalescing window per symbol")
+        func ltpCoalescing() async throws {
+            try await TestAgent.with(
+                TestAgent.configuration {
+                    $0.ltpThrottle = .milliseconds(200)
+                    $0.brokers["simulator"] = .init(["ticks_per_second": "100", "seed": "3"])
+                }
+            ) { agent in
+                let ltp = try agent.client()
+                let quote = try agent.client()
+                try quote.send(#"{"action": "subscribe", "symbols": \#(Self.sbin), "mode": 2}"#)
+                _ = try quote.receiveReply()
+                try ltp.send(#"{"action": "subscribe", "symbols": \#(Self.sbin), "mode": 1}"#)
+                _ = try ltp.receiveReply()
+                let start = NIODeadline.now()
+                var ltpCount = 0
+                while NIODeadline.now() - start < .seconds(1) {
+                    _ = try ltp.receiveMarketData()
+                    ltpCount += 1
+                }
+                #expect(ltpCount >= 3 && ltpCount <= 7, "about one frame per 200 ms window, got \(ltpCount)")
+                #expect(try await agent.metrics().ltpFramesCoalesced > 50)
+            }
+        }
+
+        @Test("a client that stops reading is conflated, then closed as a slow consumer; the others keep receiving and memory stays bounded")
+        func slowReader() async throws {
+            let symbols = (1...20).map { #"{"symbol": "STOCK\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ")
+            try await TestAgent.with(
+                TestAgent.configuration {
+                    $0.brokers["simulator"] = .init(["ticks_per_second": "200"])
+                    $0.proxy.unwritableDeadline = .seconds(3)
+                }
+            ) { agent in
+                let stalled = try agent.client(receiveBuffer: 4096)
+                let healthy = try agent.client()
+                for client in [stalled, healthy] {
+                    try client.send(#"{"action": "subscribe", "symbols": [\#(symbols)], "mode": 3}"#)
+                    _ = try client.receiveReply()
+                }
+                let residentBefore = residentMemoryBytes()
+                var windows: [Int] = []
+                var received = 0
+                var windowStart = NIODeadline.now()
+                let testStart = windowStart
+                while NIODeadline.now() - testStart < .milliseconds(2500) {
+                    _ = try healthy.receiveMarketData()
+                    received += 1
+                    if NIODeadline.now() - windowStart >= .milliseconds(250) {
+                        windows.append(received)
+                        received = 0
+                        windowStart = .now()
+                    }
+                }
+                let stalledMetrics = try await agent.metrics()
+                #expect(stalledMetrics.framesConflated > 100, "the stalled client's frames are conflated")
+                #expect(stalledMetrics.slowConsumersClosed == 0, "within its deadline the stalled client stays connected")
+                #expect(windows.count >= 8)
+                #expect(windows.allSatisfy { $0 > 50 }, "the healthy client never stalls: frames per 250 ms \(windows)")
+                let growth = residentMemoryBytes() - residentBefore
+                #expect(growth < 48 << 20, "memory grew by \(growth) bytes while a client was stalled")
+
+                let deadline = NIODeadline.now() + .seconds(8)
+                while try await agent.metrics().slowConsumersClosed == 0 && NIODeadline.now() < deadline {
+                    _ = try healthy.receiveMarketData()
+                }
+                #expect(try await agent.metrics().slowConsumersClosed == 1)
                 _ = try healthy.receiveMarketData()
             }
-            #expect(try await agent.metrics().slowConsumersClosed == 1)
-            _ = try healthy.receiveMarketData()
         }
-    }
 
-    @Test("a client over its outbound budget is closed at once")
-    func outboxBudget() async throws {
-        let symbols = (1...30).map { #"{"symbol": "STOCK\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ")
-        try await TestAgent.with(configure: {
-            $0.brokers["simulator"] = .init(["ticks_per_second": "200"])
-            $0.proxy.outboxBudgetBytes = 8 << 10
-            $0.proxy.unwritableDeadline = .seconds(60)
-        }) { agent in
-            let stalled = try agent.client(receiveBuffer: 4096)
-            try stalled.send(#"{"action": "subscribe", "symbols": [\#(symbols)], "mode": 3, "depth": 20}"#)
-            let deadline = NIODeadline.now() + .seconds(10)
-            while try await agent.metrics().slowConsumersClosed == 0 && NIODeadline.now() < deadline {
-                try await Task.sleep(for: .milliseconds(50))
+        @Test("a client over its outbound budget is closed at once")
+        func outboxBudget() async throws {
+            let symbols = (1...30).map { #"{"symbol": "STOCK\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ")
+            try await TestAgent.with(
+                TestAgent.configuration {
+                    $0.brokers["simulator"] = .init(["ticks_per_second": "200"])
+                    $0.proxy.outboxBudgetBytes = 8 << 10
+                    $0.proxy.unwritableDeadline = .seconds(60)
+                }
+            ) { agent in
+                let stalled = try agent.client(receiveBuffer: 4096)
+                try stalled.send(#"{"action": "subscribe", "symbols": [\#(symbols)], "mode": 3, "depth": 20}"#)
+                let deadline = NIODeadline.now() + .seconds(10)
+                while try await agent.metrics().slowConsumersClosed == 0 && NIODeadline.now() < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(try await agent.metrics().slowConsumersClosed == 1)
+                #expect(try await agent.runtime.webSocketServer.connectionCount() == 0)
             }
-            #expect(try await agent.metrics().slowConsumersClosed == 1)
-            #expect(try await agent.runtime.webSocketServer.connectionCount() == 0)
         }
     }
-}
-
-/// The resident set size of this process, from /proc.
-func residentMemoryBytes() -> Int {
-    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(file) }
-    var size = 0
-    var resident = 0
-    guard withUnsafeMutablePointer(to: &size, { sizePointer in
-        withUnsafeMutablePointer(to: &resident) { residentPointer in
-            withVaList([sizePointer, residentPointer]) { vfscanf(file, "%ld %ld", $0) }
-        }
-    }) == 2 else { return 0 }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }

@@ -1,9 +1,14 @@
 import Agent
 import Brokers
-import ProxyServer
 import Logging
 import NIOCore
+import ProxyServer
 import StreamingHub
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A real agent on an ephemeral port of 127.0.0.1, with the simulator feed, for one test.
 struct TestAgent {
@@ -14,20 +19,29 @@ struct TestAgent {
 
     var port: Int { self.runtime.webSocketServer.localAddress.port! }
 
-    /// Runs `body` against a fresh agent, then shuts it down and waits for it to stop.
-    static func with<Result>(
-        configure: (inout AgentConfiguration) -> Void = { _ in },
-        _ body: (TestAgent) async throws -> Result
-    ) async throws -> Result {
+    /// The test default: an ephemeral port, no signal handling, a 20 ticks/s simulator, then `modify`.
+    static func configuration(_ modify: (inout AgentConfiguration) -> Void = { _ in }) -> AgentConfiguration {
         var configuration = AgentConfiguration()
         configuration.proxy.port = 0
         configuration.handleSignals = false
         configuration.brokers["simulator"] = .init(["ticks_per_second": "20", "seed": "7"])
-        configure(&configuration)
+        modify(&configuration)
+        return configuration
+    }
+
+    /// Runs `body` against a fresh agent, then shuts it down and waits for it to stop.
+    static func with<Result>(
+        _ configuration: AgentConfiguration = Self.configuration(),
+        _ body: (TestAgent) async throws -> Result
+    ) async throws -> Result {
         var logger = Logger(label: "test-agent")
         logger.logLevel = .warning
         let runtime = try await AgentRuntime(configuration: configuration, apiKey: Self.apiKey, logger: logger)
         let agent = TestAgent(runtime: runtime, task: Task { try await runtime.run() })
+        let hub = runtime.hub
+        while try await hub.eventLoop.submit({ hub.value.feedState }).get() != .connected {
+            try await Task.sleep(for: .milliseconds(5))
+        }
         do {
             let result = try await body(agent)
             try await agent.stop()
@@ -55,3 +69,27 @@ struct TestAgent {
         return client
     }
 }
+
+/// The resident set size of this process, from /proc.
+func residentMemoryBytes() -> Int {
+    guard let file = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(file) }
+    var size = 0
+    var resident = 0
+    guard
+        withUnsafeMutablePointer(
+            to: &size,
+            { sizePointer in
+                withUnsafeMutablePointer(to: &resident) { residentPointer in
+                    withVaList([sizePointer, residentPointer]) { vfscanf(file, "%ld %ld", $0) }
+                }
+            }
+        ) == 2
+    else { return 0 }
+    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// Every suite that talks to a live agent over sockets runs one test at a time: the test clients
+/// block their thread while they wait for frames, and parallel ones would starve the agent's tasks.
+@Suite("WebSocket server over real sockets", .serialized)
+struct SocketTests {}

@@ -37,7 +37,9 @@ struct StreamingHubTests {
 
         func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
             self.calls.withLockedValue { $0.append(.subscribe(instruments, mode)) }
-            return instruments.map { $0.exchange == "BAD" ? .refused(message: "Symbol \($0.symbol) not found for exchange BAD") : .subscribed(actualDepth: nil) }
+            return instruments.map {
+                $0.exchange == "BAD" ? .refused(message: "Symbol \($0.symbol) not found for exchange BAD") : .subscribed(actualDepth: nil)
+            }
         }
 
         func unsubscribe(_ instruments: [Instrument]) async {
@@ -79,7 +81,11 @@ struct StreamingHubTests {
         }
 
         /// Registers a subscriber and subscribes it; returns the outcomes once the feed answered.
-        func subscribe(_ subscriber: NIOLoopBound<RecordingSubscriber>, _ instruments: [Instrument], _ mode: SubscriptionMode) async throws
+        func subscribe(
+            _ subscriber: NIOLoopBound<RecordingSubscriber>,
+            _ instruments: [Instrument],
+            _ mode: SubscriptionMode
+        ) async throws
             -> [SubscribeOutcome]
         {
             let promise = self.loop.makePromise(of: [SubscribeOutcome].self)

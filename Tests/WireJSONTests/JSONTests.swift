@@ -4,11 +4,14 @@ import WireJSON
 
 @Suite("JSON parsing and Python-compatible writing")
 struct JSONTests {
-    @Test("floats print as Python's repr", arguments: [
-        (1424.05, "1424.05"), (1424.0, "1424.0"), (0.1, "0.1"), (-2.5, "-2.5"), (1e-05, "1e-05"), (0.0001, "0.0001"),
-        (1e16, "1e+16"), (1e15, "1000000000000000.0"), (123_456_789.123, "123456789.123"), (1.5e300, "1.5e+300"),
-        (-0.0, "-0.0"), (0.3333333333333333, "0.3333333333333333"), (5e-324, "5e-324"), (24_567.35, "24567.35"),
-    ])
+    @Test(
+        "floats print as Python's repr",
+        arguments: [
+            (1424.05, "1424.05"), (1424.0, "1424.0"), (0.1, "0.1"), (-2.5, "-2.5"), (1e-05, "1e-05"), (0.0001, "0.0001"),
+            (1e16, "1e+16"), (1e15, "1000000000000000.0"), (123_456_789.123, "123456789.123"), (1.5e300, "1.5e+300"),
+            (-0.0, "-0.0"), (0.3333333333333333, "0.3333333333333333"), (5e-324, "5e-324"), (24_567.35, "24567.35"),
+        ]
+    )
     func pythonFloatRepr(value: Double, expected: String) {
         #expect(PythonFloatFormatter.repr(value) == expected)
         var buffer = ByteBuffer()
@@ -73,17 +76,23 @@ struct JSONTests {
         #expect(try JSONParser.parse(#"{"a": 1, "b": 2, "a": 3}"#).jsonText == #"{"a": 3, "b": 2}"#)
     }
 
-    @Test("escapes and surrogate pairs decode", arguments: [
-        (#""\u20b9""#, "₹"), (#""\ud83d\ude00""#, "😀"), (#""a\/b""#, "a/b"), (#""\"\\\b\f\n\r\t""#, "\"\\\u{08}\u{0C}\n\r\t"),
-    ])
+    @Test(
+        "escapes and surrogate pairs decode",
+        arguments: [
+            (#""\u20b9""#, "₹"), (#""\ud83d\ude00""#, "😀"), (#""a\/b""#, "a/b"), (#""\"\\\b\f\n\r\t""#, "\"\\\u{08}\u{0C}\n\r\t"),
+        ]
+    )
     func escapes(input: String, expected: String) throws {
         #expect(try JSONParser.parse(input) == .string(expected))
     }
 
-    @Test("malformed documents are rejected", arguments: [
-        "", "{", "{\"a\"}", "[1,]", "{\"a\":1,}", "01", "1.", "\"unterminated", "\"tab\there\"", "tru", "{} extra", "'single'",
-        String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
-    ])
+    @Test(
+        "malformed documents are rejected",
+        arguments: [
+            "", "{", "{\"a\"}", "[1,]", "{\"a\":1,}", "01", "1.", "\"unterminated", "\"tab\there\"", "tru", "{} extra", "'single'",
+            String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
+        ]
+    )
     func rejects(input: String) {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(input) }
     }
