@@ -125,7 +125,9 @@ extension SocketTests {
             var configuration = AgentConfiguration()
             configuration.proxy.port = 0
             configuration.handleSignals = false
-            let runtime = try await AgentRuntime(configuration: configuration, apiKey: TestAgent.apiKey, logger: .init(label: "test"))
+            var logger = Logger(label: "test")
+            logger.logLevel = .warning
+            let runtime = try await AgentRuntime(configuration: configuration, apiKey: TestAgent.apiKey, logger: logger)
             let task = Task { try await runtime.run() }
             let client = try TestWebSocketClient(port: runtime.webSocketServer.localAddress.port!)
             try client.authenticate(TestAgent.apiKey)
