@@ -17,21 +17,30 @@ mkdir -p bench-results
 out=bench-results/simulator.jsonl
 export OPENALGO_API_KEY=${OPENALGO_API_KEY:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 
+# Runs a command pinned to one core where taskset and a second core exist.
 pin() {
-    if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi
+    if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then taskset -c "$@"; else "${@:2}"; fi
 }
 
 run_case() {
     local name=$1 clients=$2 symbols=$3 rate=$4
     for run in $(seq 1 "$runs"); do
-        HOME=$(mktemp -d) OPENALGO_BROKER_SIMULATOR_TICKS_PER_SECOND=$rate OPENALGO_LOG_LEVEL=warning \
-            pin 0 "$bin/openalgo-agent" --port "$port" &
+        local home
+        home=$(mktemp -d)
+        (
+            export HOME=$home OPENALGO_BROKER_SIMULATOR_TICKS_PER_SECOND=$rate OPENALGO_LOG_LEVEL=warning
+            if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+                exec taskset -c 0 "$bin/openalgo-agent" --port "$port"
+            fi
+            exec "$bin/openalgo-agent" --port "$port"
+        ) &
         local agent=$!
         sleep 1
         pin 1 "$bin/oa-bench" --port "$port" --pid "$agent" --name "$name" --clients "$clients" --symbols "$symbols" \
             --mode quote --feed-rate "$rate" --warmup 3 --duration "$duration" --json | tee -a "$out"
         kill "$agent"
         wait "$agent" || true
+        rm -rf "$home"
     done
 }
 

@@ -17,6 +17,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     private enum Phase {
         case awaitingAuthentication
         case authenticated
+        /// Over its budget; closed on the next loop turn, market data no longer taken.
+        case closingSlowConsumer
         case closing
     }
 
@@ -88,7 +90,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
 
     /// Called about once a second: keepalive pings, the pong deadline, the unwritable deadline.
     func housekeeping(now: NIODeadline) {
-        guard self.phase != .closing, let context else { return }
+        guard self.phase != .closing, self.phase != .closingSlowConsumer, let context else { return }
         let configuration = self.proxy.configuration
         if let since = self.unwritableSince, now - since >= configuration.unwritableDeadline {
             self.closeSlowConsumer("socket not writable for \(configuration.unwritableDeadline.nanoseconds / 1_000_000_000) s")
@@ -337,7 +339,11 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         case .conflated:
             self.hub.recordConflated(1)
         case .overBudget:
-            self.closeSlowConsumer("more than \(self.outbox.byteBudget) bytes of market data pending")
+            // The hub is in the middle of its fan-out; close on the next loop turn, not from inside it.
+            self.phase = .closingSlowConsumer
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let detail = "more than \(self.outbox.byteBudget) bytes of market data pending"
+            context.eventLoop.execute { handler.value.closeSlowConsumer(detail) }
         }
     }
 
