@@ -30,6 +30,23 @@ extension SocketTests {
             }
         }
 
+        @Test("repeated wrong keys on one connection hold back its next messages, which are still answered in order")
+        func failedAuthenticationSlowdown() async throws {
+            try await TestAgent.with { agent in
+                let client = try agent.client(authenticate: false)
+                for _ in 0..<3 {
+                    try client.send(#"{"action": "authenticate", "api_key": "guess"}"#)
+                    #expect(try client.receiveReply().objectValue?["message"] == "Invalid API key")
+                }
+                let held = NIODeadline.now()
+                try client.send(#"{"action": "ping", "_pingId": 1}"#)
+                try client.send(#"{"action": "authenticate", "api_key": "\#(TestAgent.apiKey)"}"#)
+                #expect(try client.receiveReply().objectValue?["_pingId"] == 1)
+                #expect(NIODeadline.now() - held >= .milliseconds(450), "the third failure holds messages back for 500 ms")
+                #expect(try client.receiveReply().objectValue?["type"] == "auth", "a right key after the penalty still works")
+            }
+        }
+
         @Test("a message over 1 MiB closes the connection with 1009")
         func oversizedMessage() async throws {
             try await TestAgent.with { agent in
