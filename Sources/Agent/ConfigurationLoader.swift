@@ -35,7 +35,7 @@ public enum ConfigurationLoader {
     /// The keys of the top level of `agent.toml`, which are also the `OPENALGO_<KEY>` variables.
     public static let topLevelKeys = [
         "host", "port", "broker", "ping_interval", "ping_timeout", "auth_timeout", "max_clients", "ltp_throttle_ms",
-        "log_level", "user_id", "outbox_budget_bytes", "unwritable_deadline",
+        "log_level", "user_id", "outbox_budget_bytes", "unwritable_deadline", "send_buffer_bytes",
     ]
 
     struct Setting {
@@ -147,6 +147,7 @@ public enum ConfigurationLoader {
             case "unwritable_deadline": configuration.proxy.unwritableDeadline = try parser.seconds()
             case "max_clients": configuration.proxy.maxClients = try parser.integer(in: 1...1_000_000)
             case "outbox_budget_bytes": configuration.proxy.outboxBudgetBytes = try parser.integer(in: 4096...(1 << 32))
+            case "send_buffer_bytes": configuration.proxy.socketSendBufferBytes = try parser.integer(in: 0...(64 << 20))
             case "ltp_throttle_ms": configuration.ltpThrottle = .milliseconds(Int64(try parser.integer(in: 0...60_000)))
             case "user_id": configuration.proxy.userID = try parser.nonEmpty()
             case "log_level": configuration.logLevel = try parser.logLevel()

@@ -20,6 +20,10 @@ public struct ProxyConfiguration: Sendable {
     public var unwritableDeadline = TimeAmount.seconds(10)
     /// Bytes NIO buffers per connection before it reports the socket unwritable and conflation starts.
     public var writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 64 << 10, high: 256 << 10)
+    /// The kernel send buffer of each client socket (`SO_SNDBUF`); 0 leaves it to the kernel's
+    /// autotuning. A fixed size bounds kernel memory per stalled client (autotuning grows it to
+    /// 4 MiB) and lets a stall show as "not writable" soon, so conflation starts early.
+    public var socketSendBufferBytes = 256 << 10
     /// The user name reported in `auth` and `broker_info` replies.
     public var userID = "openalgo"
     /// The brokers `get_supported_brokers` lists.

@@ -372,8 +372,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         self.close(.slowConsumer(detail), graceful: false)
     }
 
-    /// Sends a close frame and closes the connection: at once, or (`graceful`) when the client
-    /// answers the close, within two seconds.
+    /// Sends a close frame and closes the connection. `graceful` waits for the client's answering
+    /// close (up to two seconds); otherwise the connection closes once the frame is written, or
+    /// after 250 ms when a client that reads nothing keeps it from being written.
     func close(_ reason: CloseReason, graceful: Bool) {
         guard self.phase != .closing, let context else { return }
         self.phase = .closing
@@ -383,13 +384,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         data.writeString(reason.text)
         let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        if graceful {
-            context.writeAndFlush(self.wrapOutboundOut(frame), promise: nil)
-            self.closeDeadline = context.eventLoop.scheduleTask(in: .seconds(2)) { loopContext.value.close(promise: nil) }
-        } else {
-            context.writeAndFlush(self.wrapOutboundOut(frame)).whenComplete { _ in loopContext.value.close(promise: nil) }
-            // A client that reads nothing never lets the close frame out; do not wait for it.
-            if !context.channel.isWritable { context.close(promise: nil) }
+        let written = context.writeAndFlush(self.wrapOutboundOut(frame))
+        if !graceful {
+            written.whenComplete { _ in loopContext.value.close(promise: nil) }
+        }
+        self.closeDeadline = context.eventLoop.scheduleTask(in: graceful ? .seconds(2) : .milliseconds(250)) {
+            loopContext.value.close(promise: nil)
         }
     }
 }

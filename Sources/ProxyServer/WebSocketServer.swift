@@ -44,11 +44,16 @@ public final class WebSocketServer: Service {
             context.startHousekeeping()
             return NIOLoopBound(context, eventLoop: loop)
         }.get()
-        let bootstrap = ServerBootstrap(group: loop)
+        var bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: configuration.writeBufferWaterMark)
+        if configuration.socketSendBufferBytes > 0 {
+            bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(configuration.socketSendBufferBytes))
+        }
+        bootstrap =
+            bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try Self.configureChild(channel, proxy: proxy, configuration: configuration)

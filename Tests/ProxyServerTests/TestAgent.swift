@@ -35,7 +35,7 @@ struct TestAgent {
         _ body: (TestAgent) async throws -> Result
     ) async throws -> Result {
         var logger = Logger(label: "test-agent")
-        logger.logLevel = .warning
+        logger.logLevel = getenv("OPENALGO_TEST_LOG_LEVEL").flatMap { Logger.Level(rawValue: String(cString: $0)) } ?? .warning
         let runtime = try await AgentRuntime(configuration: configuration, apiKey: Self.apiKey, logger: logger)
         let agent = TestAgent(runtime: runtime, task: Task { try await runtime.run() })
         let hub = runtime.hub

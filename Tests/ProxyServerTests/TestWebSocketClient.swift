@@ -120,10 +120,19 @@ final class TestWebSocketClient {
         return Frame(opcode: opcode, payload: try self.readExactly(length))
     }
 
+    /// The next frame that is not a ping; pings are answered, as every real client does.
+    func receiveAnsweringPings() throws -> Frame {
+        while true {
+            let frame = try self.receiveFrame()
+            guard frame.opcode == 0x9 else { return frame }
+            try self.sendFrame(opcode: 0xA, payload: frame.payload)
+        }
+    }
+
     /// The next text frame that is not market data, parsed.
     func receiveReply() throws -> JSONValue {
         while true {
-            let frame = try self.receiveFrame()
+            let frame = try self.receiveAnsweringPings()
             guard frame.opcode == 0x1 else {
                 if frame.opcode == 0x8 { throw Failure(description: "closed: \(frame.closeCode ?? 0) \(frame.closeReason)") }
                 continue
@@ -137,7 +146,7 @@ final class TestWebSocketClient {
     /// The text of the next reply that is not market data, exactly as sent.
     func receiveReplyText() throws -> String {
         while true {
-            let frame = try self.receiveFrame()
+            let frame = try self.receiveAnsweringPings()
             if frame.opcode == 0x8 { throw Failure(description: "closed: \(frame.closeCode ?? 0) \(frame.closeReason)") }
             if frame.opcode == 0x1 && !frame.text.hasPrefix("{\"type\": \"market_data\"") { return frame.text }
         }
@@ -146,7 +155,7 @@ final class TestWebSocketClient {
     /// The next market-data frame, parsed.
     func receiveMarketData() throws -> JSONObject {
         while true {
-            let frame = try self.receiveFrame()
+            let frame = try self.receiveAnsweringPings()
             if frame.opcode == 0x8 { throw Failure(description: "closed: \(frame.closeCode ?? 0) \(frame.closeReason)") }
             guard frame.opcode == 0x1, let object = try JSONParser.parse(frame.text).objectValue, object["type"] == "market_data" else { continue }
             return object
@@ -156,7 +165,7 @@ final class TestWebSocketClient {
     /// Reads until a close frame arrives; returns it.
     func receiveClose() throws -> Frame {
         while true {
-            let frame = try self.receiveFrame()
+            let frame = try self.receiveAnsweringPings()
             if frame.opcode == 0x8 { return frame }
         }
     }

@@ -51,8 +51,9 @@ public final class SimulatorFeed: BrokerAdapter {
 private final class SimulatorEngine {
     /// The timer period: short enough to spread ticks at high rates, long enough to batch them.
     private static let period = TimeAmount.milliseconds(10)
-    /// At most this many ticks per instrument per timer firing, so a stalled loop does not burst.
-    private static let maximumBurst = 2_000.0
+    /// A late timer catches up at most this much time: after a stall the feed carries on in real
+    /// time instead of bursting out the stale ticks it owes (a real market would not replay them either).
+    private static let maximumCatchUp = 0.05
 
     let configuration: SimulatorConfiguration
     let eventLoop: any EventLoop
@@ -118,7 +119,7 @@ private final class SimulatorEngine {
         let elapsed = Double((now - self.lastFiring).nanoseconds) / 1e9
         self.lastFiring = now
         guard let sink, !self.instruments.isEmpty else { return }
-        let owed = min(elapsed * self.configuration.ticksPerSecond, Self.maximumBurst)
+        let owed = min(elapsed, Self.maximumCatchUp) * self.configuration.ticksPerSecond
         let timestamp = WallClock.epochMilliseconds()
         for index in self.instruments.values.indices {
             self.instruments.values[index].due += owed
