@@ -98,7 +98,8 @@ let package = Package(
         .executableTarget(
             name: "openalgo-agent",
             dependencies: [
-                "Agent",
+                "Agent", "ProxyServer",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -140,7 +140,7 @@ public enum ConfigurationLoader {
             switch key {
             case "host": configuration.proxy.host = try parser.nonEmpty()
             case "port": configuration.proxy.port = try parser.integer(in: 0...65_535)
-            case "broker": configuration.broker = try parser.nonEmpty().lowercased()
+            case "broker": configuration.broker = try parser.oneOf(BrokerRegistry.supportedBrokers)
             case "ping_interval": configuration.proxy.pingInterval = try parser.seconds()
             case "ping_timeout": configuration.proxy.pingTimeout = try parser.seconds()
             case "auth_timeout": configuration.proxy.authTimeout = try parser.seconds()
@@ -167,6 +167,12 @@ public enum ConfigurationLoader {
         func nonEmpty() throws(ConfigurationError) -> String {
             let value = self.setting.value.trimmingWhitespace()
             guard !value.isEmpty else { throw self.failure("a non-empty string") }
+            return value
+        }
+
+        func oneOf(_ choices: [String]) throws(ConfigurationError) -> String {
+            let value = self.setting.value.trimmingWhitespace().lowercased()
+            guard choices.contains(value) else { throw self.failure("one of \(choices.joined(separator: ", "))") }
             return value
         }
 

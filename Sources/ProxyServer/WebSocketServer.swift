@@ -110,17 +110,24 @@ public final class WebSocketServer: Service {
         try channel.pipeline.syncOperations.addHandler(refusal)
     }
 
-    /// Serves until graceful shutdown, then closes every client with 1001 and stops listening.
+    /// Serves until graceful shutdown (or cancellation), then closes every client with 1001 and stops listening.
     public func run() async throws {
         let proxy = self.proxy
         let serverChannel = self.serverChannel
-        try await withGracefulShutdownHandler {
-            try await serverChannel.closeFuture.get()
-        } onGracefulShutdown: {
+        let stop: @Sendable () -> Void = {
             proxy.eventLoop.execute {
                 proxy.value.shutDown()
                 serverChannel.close(promise: nil)
             }
+        }
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await serverChannel.closeFuture.get()
+            } onGracefulShutdown: {
+                stop()
+            }
+        } onCancel: {
+            stop()
         }
         self.logger.info("WebSocket server stopped")
     }

@@ -1,6 +1,8 @@
 import Agent
 import ArgumentParser
 import Logging
+import NIOCore
+import ProxyServer
 
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +32,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the agent (the default command).",
         discussion: """
             Examples:
-              openalgo-agent                         # simulator feed on ws://127.0.0.1:8765
+              openalgo-agent                  # simulator feed, ws://127.0.0.1:8765
               openalgo-agent serve --port 9000
               OPENALGO_BROKER_SIMULATOR_TICKS_PER_SECOND=50 openalgo-agent
 
@@ -87,6 +89,11 @@ struct Serve: AsyncParsableCommand {
         let runtime: AgentRuntime
         do {
             runtime = try await AgentRuntime(configuration: configuration, apiKey: apiKey.key, logger: logger)
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            logger.critical(
+                "cannot start: \(configuration.proxy.host):\(configuration.proxy.port) is already in use; stop the other server (another openalgo-agent or OpenAlgo's Python WebSocket server) or choose another --port"
+            )
+            throw ExitCode(69)
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(69)

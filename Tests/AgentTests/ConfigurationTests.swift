@@ -87,6 +87,9 @@ struct ConfigurationTests {
         ) {
             try ConfigurationLoader.load(overrides: CommandLineOverrides(logLevel: "loud"), environment: [:], logger: self.logger)
         }
+        #expect(throws: ConfigurationError("broker (from OPENALGO_BROKER) must be one of simulator, got 'kite'")) {
+            try ConfigurationLoader.load(environment: ["HOME": "/nonexistent", "OPENALGO_BROKER": "kite"], logger: self.logger)
+        }
         #expect(throws: ConfigurationError.self) {
             try ConfigurationLoader.load(
                 overrides: CommandLineOverrides(configurationFile: "/nonexistent/agent.toml"),
