@@ -158,10 +158,10 @@ let package = Package(
             name: "ProxyServerTests",
             dependencies: [
                 "ProxyServer", "Agent", "Brokers", "StreamingHub", "WireJSON", "MarketData",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
