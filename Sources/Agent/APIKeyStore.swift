@@ -55,13 +55,10 @@ public enum APIKeyStore {
                 "refusing to use \(path): other users can read it; run 'chmod 600 \(path)'"
             )
         }
-        guard let file = fopen(path, "r") else {
+        guard let text = AgentPaths.readTextFile(path) else {
             throw ConfigurationError("cannot read \(path): \(String(cString: strerror(errno)))")
         }
-        defer { fclose(file) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = fread(&buffer, 1, buffer.count, file)
-        let key = String(decoding: buffer[0..<max(0, count)], as: UTF8.self).trimmingWhitespace()
+        let key = text.trimmingWhitespace()
         guard !key.isEmpty else { throw ConfigurationError("\(path) is empty; delete it to have a new key generated") }
         return key
     }

@@ -82,19 +82,11 @@ public enum ConfigurationLoader {
     }
 
     private static func readFile(_ path: String, required: Bool) throws(ConfigurationError) -> String? {
-        guard let file = fopen(path, "r") else {
+        guard let text = AgentPaths.readTextFile(path) else {
             if required { throw ConfigurationError("cannot read configuration file \(path): \(String(cString: strerror(errno)))") }
             return nil
         }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        return text
     }
 
     private static func parseTOML(_ text: String, path: String) throws(ConfigurationError) -> TOMLTable {

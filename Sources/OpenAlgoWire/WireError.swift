@@ -18,7 +18,6 @@ public struct WireError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let serverError = Code("SERVER_ERROR")
         public static let authenticationError = Code("AUTHENTICATION_ERROR")
         public static let notAuthenticated = Code("NOT_AUTHENTICATED")
-        public static let brokerError = Code("BROKER_ERROR")
         public static let invalidMode = Code("INVALID_MODE")
         public static let invalidParameters = Code("INVALID_PARAMETERS")
 

@@ -10,7 +10,6 @@ struct CloseReason: Sendable, Equatable {
     static let tryAgainLater = CloseReason(code: .unknown(1013), text: "try again later")
     static let shuttingDown = CloseReason(code: .goingAway, text: "server shutting down")
     static let protocolError = CloseReason(code: .protocolError, text: "protocol error")
-    static let normal = CloseReason(code: .normalClosure, text: "")
 
     static func slowConsumer(_ detail: String) -> CloseReason {
         CloseReason(code: .policyViolation, text: "slow consumer: \(detail)")

@@ -38,7 +38,6 @@ public struct ConflatingOutbox {
     }
 
     public var isEmpty: Bool { self.frames.isEmpty }
-    public var count: Int { self.frames.count }
 
     /// Keeps `payload` as the latest frame for `key`.
     public mutating func hold(_ payload: ByteBuffer, for key: Key) -> HoldResult {

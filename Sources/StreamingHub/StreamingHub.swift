@@ -354,15 +354,20 @@ private struct PendingSubscribe {
 private struct TickFrames {
     let tick: Tick
     private var data: ByteBuffer?
-    private var variants: [ByteBuffer?] = [nil, nil, nil]
+    private var ltpFrame: ByteBuffer?
+    private var quoteFrame: ByteBuffer?
+    private var depthFrame: ByteBuffer?
 
     init(tick: Tick) {
         self.tick = tick
     }
 
     mutating func frame(for mode: SubscriptionMode, broker: String, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let slot = Int(mode.rawValue) - 1
-        if let existing = self.variants[slot] { return existing }
+        switch mode {
+        case .ltp: if let existing = self.ltpFrame { return existing }
+        case .quote: if let existing = self.quoteFrame { return existing }
+        case .depth: if let existing = self.depthFrame { return existing }
+        }
         if self.data == nil {
             var buffer = allocator.buffer(capacity: self.tick.depth == nil ? 384 : 1536)
             MarketDataEnvelope.writeData(of: self.tick, into: &buffer)
@@ -375,7 +380,11 @@ private struct TickFrames {
             broker: broker,
             allocator: allocator
         )
-        self.variants[slot] = frame
+        switch mode {
+        case .ltp: self.ltpFrame = frame
+        case .quote: self.quoteFrame = frame
+        case .depth: self.depthFrame = frame
+        }
         return frame
     }
 }
