@@ -3,7 +3,8 @@
 # RSS, for 100 and 1000 clients on the simulator feed at a high tick rate.
 # Builds release, pins the agent to core 0 and the load generator to core 1, runs each case
 # RUNS times (default 3) and appends one JSON line per run to bench-results/simulator.jsonl.
-# Usage: Benchmarks/run-simulator-cases.sh [case ...]   (cases: light-100 heavy-100 light-1000 heavy-1000)
+# Usage: Benchmarks/run-simulator-cases.sh [case ...]
+#   (cases: light-100 heavy-100 light-1000 heavy-1000 stall-20; default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +24,7 @@ pin() {
 }
 
 run_case() {
-    local name=$1 clients=$2 symbols=$3 rate=$4
+    local name=$1 clients=$2 symbols=$3 rate=$4 mode=${5:-quote} stalled=${6:-0}
     for run in $(seq 1 "$runs"); do
         local home
         home=$(mktemp -d)
@@ -37,7 +38,7 @@ run_case() {
         local agent=$!
         sleep 1
         pin 1 "$bin/oa-bench" --port "$port" --pid "$agent" --name "$name" --clients "$clients" --symbols "$symbols" \
-            --mode quote --feed-rate "$rate" --warmup 3 --duration "$duration" --json | tee -a "$out"
+            --mode "$mode" --stalled "$stalled" --feed-rate "$rate" --warmup 3 --duration "$duration" --json | tee -a "$out"
         kill "$agent"
         wait "$agent" || true
         rm -rf "$home"
@@ -45,13 +46,14 @@ run_case() {
 }
 
 cases=("$@")
-[ ${#cases[@]} -eq 0 ] && cases=(light-100 heavy-100 light-1000 heavy-1000)
+[ ${#cases[@]} -eq 0 ] && cases=(light-100 heavy-100 light-1000 heavy-1000 stall-20)
 for name in "${cases[@]}"; do
     case $name in
     light-100) run_case light-100 100 10 10 ;;      # 100 ticks/s in, 10 000 frames/s out
     heavy-100) run_case heavy-100 100 10 100 ;;     # 1 000 ticks/s in, 100 000 frames/s out
     light-1000) run_case light-1000 1000 10 1 ;;    # 10 ticks/s in, 10 000 frames/s out
     heavy-1000) run_case heavy-1000 1000 10 10 ;;   # 100 ticks/s in, 100 000 frames/s out
+    stall-20) run_case stall-20 21 20 200 depth 1 ;;  # 20 Depth readers and 1 that stops reading; 80 000 frames/s out
     *) echo "unknown case $name" >&2; exit 64 ;;
     esac
 done

@@ -32,7 +32,9 @@ def main(paths):
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for case, results in runs.items():
-        cells = [f"`{case}` ({results[0]['clients']} clients × {results[0]['symbols_per_client']} {results[0]['mode']})", str(len(results))]
+        first = results[0]
+        stalled = f", {first['stalled_clients']} stalled" if first.get("stalled_clients") else ""
+        cells = [f"`{case}` ({first['clients']} clients{stalled} × {first['symbols_per_client']} {first['mode']})", str(len(results))]
         for key, _, digits in METRICS:
             values = [r[key] for r in results if r.get(key) is not None]
             if not values:

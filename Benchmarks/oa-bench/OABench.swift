@@ -35,6 +35,8 @@ struct OABench: AsyncParsableCommand {
     @Option(help: "Symbols each client subscribes to.") var symbols = 10
     @Option(help: "Distinct symbols (clients take consecutive windows of this many).") var universe: Int?
     @Option(help: "Subscription mode: ltp, quote or depth.") var mode = "quote"
+    @Option(help: "Of the clients, this many stop reading once subscribed (slow consumers); they are not measured.")
+    var stalled = 0
     @Option(help: "Seconds to let the feed settle before measuring.") var warmup = 3.0
     @Option(help: "Seconds to measure.") var duration = 10.0
     @Option(help: "Ticks per second per symbol the feed is running at, to report the expected rate.") var feedRate: Double?
@@ -63,7 +65,9 @@ struct OABench: AsyncParsableCommand {
             let subscribe =
                 #"{"action": "subscribe", "mode": \#(modeNumber), "symbols": ["#
                 + names.map { #"{"symbol": "\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ") + "]}"
-            channels.append(try await self.connect(group: group, key: key, subscribe: subscribe, stats: stats))
+            channels.append(
+                try await self.connect(group: group, key: key, subscribe: subscribe, stallAfterSubscribing: index < self.stalled, stats: stats)
+            )
         }
         try await self.waitUntil(loop: loop, timeout: .seconds(60)) { stats.value.subscribed >= self.clients }
         let connectSeconds = Double((NIODeadline.now() - connectStart).nanoseconds) / 1e9
@@ -82,10 +86,11 @@ struct OABench: AsyncParsableCommand {
             clients: self.clients,
             symbolsPerClient: self.symbols,
             mode: self.mode.lowercased(),
+            stalled: self.stalled,
             seconds: elapsed,
             connectSeconds: connectSeconds,
             snapshot: snapshot,
-            expectedPerSecond: self.feedRate.map { $0 * Double(self.clients * self.symbols) },
+            expectedPerSecond: self.feedRate.map { $0 * Double((self.clients - self.stalled) * self.symbols) },
             server: before.flatMap { before in after.map { ProcessDelta(before: before, after: $0) } }
         )
         print(result.jsonLine)
@@ -106,6 +111,7 @@ struct OABench: AsyncParsableCommand {
         group: MultiThreadedEventLoopGroup,
         key: String,
         subscribe: String,
+        stallAfterSubscribing: Bool,
         stats: NIOLoopBound<BenchStats>
     ) async throws
         -> any Channel
@@ -123,7 +129,7 @@ struct OABench: AsyncParsableCommand {
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
                                 try channel.pipeline.syncOperations.addHandler(
-                                    BenchClientHandler(key: key, subscribe: subscribe, stats: stats.value)
+                                    BenchClientHandler(key: key, subscribe: subscribe, stall: stallAfterSubscribing, stats: stats.value)
                                 )
                             }
                         }
@@ -177,12 +183,15 @@ final class BenchClientHandler: ChannelInboundHandler {
 
     let key: String
     let subscribe: String
+    /// Stop reading once subscribed, like a program that hangs.
+    let stall: Bool
     let stats: BenchStats
     private var state = 0
 
-    init(key: String, subscribe: String, stats: BenchStats) {
+    init(key: String, subscribe: String, stall: Bool, stats: BenchStats) {
         self.key = key
         self.subscribe = subscribe
+        self.stall = stall
         self.stats = stats
     }
 
@@ -204,7 +213,7 @@ final class BenchClientHandler: ChannelInboundHandler {
                 guard bytes.starts(with: Self.marketDataPrefix) else { return nil }
                 return Self.timestamp(in: bytes)
             }
-            if let timestamp {
+            if let timestamp, !self.stall {
                 self.stats.record(sentMilliseconds: timestamp, bytes: payload.readableBytes)
             } else if self.state == 0 {
                 self.state = 1
@@ -212,6 +221,9 @@ final class BenchClientHandler: ChannelInboundHandler {
             } else if self.state == 1 {
                 self.state = 2
                 self.stats.subscribed += 1
+                if self.stall {
+                    context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                }
             }
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
@@ -330,6 +342,7 @@ struct BenchResult {
     var clients: Int
     var symbolsPerClient: Int
     var mode: String
+    var stalled: Int
     var seconds: Double
     var connectSeconds: Double
     var snapshot: BenchStats.Snapshot
@@ -349,7 +362,8 @@ struct BenchResult {
     var jsonLine: String {
         var fields: [(String, String)] = [
             ("case", "\"\(self.name)\""), ("clients", "\(self.clients)"), ("symbols_per_client", "\(self.symbolsPerClient)"),
-            ("mode", "\"\(self.mode)\""), ("seconds", format(self.seconds, 2)), ("messages", "\(self.snapshot.messages)"),
+            ("mode", "\"\(self.mode)\""), ("stalled_clients", "\(self.stalled)"), ("seconds", format(self.seconds, 2)),
+            ("messages", "\(self.snapshot.messages)"),
             ("delivered_per_second", format(self.deliveredPerSecond, 0)),
             ("latency_ms_p50", format(self.percentile(50), 2)), ("latency_ms_p99", format(self.percentile(99), 2)),
             ("latency_ms_p999", format(self.percentile(99.9), 2)), ("latency_ms_max", format(Double(self.snapshot.latency.max) / 1000, 2)),
@@ -367,7 +381,7 @@ struct BenchResult {
 
     var table: String {
         var lines = [
-            "case \(self.name): \(self.clients) clients x \(self.symbolsPerClient) \(self.mode) symbols, \(format(self.seconds, 1)) s",
+            "case \(self.name): \(self.clients) clients (\(self.stalled) stalled) x \(self.symbolsPerClient) \(self.mode) symbols, \(format(self.seconds, 1)) s",
             "  delivered        \(format(self.deliveredPerSecond, 0)) msg/s" + (self.expectedPerSecond.map { " (expected \(format($0, 0)))" } ?? ""),
             "  latency (ms)     p50 \(format(self.percentile(50), 2))  p99 \(format(self.percentile(99), 2))  p99.9 \(format(self.percentile(99.9), 2))  max \(format(Double(self.snapshot.latency.max) / 1000, 2))",
             "  connect+auth+sub \(format(self.connectSeconds, 2)) s for all clients",
