@@ -1,3 +1,4 @@
+import NIOCore
 import NIOWebSocket
 
 /// Why the server closes a WebSocket, with the code and reason text clients see.
@@ -10,6 +11,14 @@ struct CloseReason: Sendable, Equatable {
     static let tryAgainLater = CloseReason(code: .unknown(1013), text: "try again later")
     static let shuttingDown = CloseReason(code: .goingAway, text: "server shutting down")
     static let protocolError = CloseReason(code: .protocolError, text: "protocol error")
+
+    /// The close frame carrying this code and reason.
+    func frame(allocator: ByteBufferAllocator) -> WebSocketFrame {
+        var data = allocator.buffer(capacity: 2 + self.text.utf8.count)
+        data.write(webSocketErrorCode: self.code)
+        data.writeString(self.text)
+        return WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+    }
 
     static func slowConsumer(_ detail: String) -> CloseReason {
         CloseReason(code: .policyViolation, text: "slow consumer: \(detail)")

@@ -30,12 +30,8 @@ final class TryAgainLaterHandler: ChannelInboundHandler {
     typealias OutboundOut = WebSocketFrame
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let reason = CloseReason.tryAgainLater
-        var data = context.channel.allocator.buffer(capacity: 2 + reason.text.utf8.count)
-        data.write(webSocketErrorCode: reason.code)
-        data.writeString(reason.text)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+        context.writeAndFlush(self.wrapOutboundOut(CloseReason.tryAgainLater.frame(allocator: context.channel.allocator)))
             .whenComplete { _ in loopContext.value.close(promise: nil) }
     }
 

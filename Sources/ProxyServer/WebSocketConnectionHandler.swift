@@ -162,11 +162,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         self.phase = .closing
         self.hub.remove(self)
         var data = frame.unmaskedData
-        let code = data.readWebSocketErrorCode() ?? .normalClosure
-        var reply = context.channel.allocator.buffer(capacity: 2)
-        reply.write(webSocketErrorCode: code)
+        let echo = CloseReason(code: data.readWebSocketErrorCode() ?? .normalClosure, text: "")
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: reply)))
+        context.writeAndFlush(self.wrapOutboundOut(echo.frame(allocator: context.channel.allocator)))
             .whenComplete { _ in loopContext.value.close(promise: nil) }
     }
 
@@ -325,12 +323,13 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         self.send(ServerMessage.error(error))
     }
 
-    func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) {
-        guard let context, self.phase == .authenticated else { return }
+    @discardableResult
+    func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) -> Bool {
+        guard let context, self.phase == .authenticated else { return false }
         if self.outbox.isEmpty && context.channel.isWritable {
             context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
-            self.wroteMarketData = true
-            return
+            defer { self.wroteMarketData = true }
+            return !self.wroteMarketData
         }
         if self.unwritableSince == nil { self.unwritableSince = .now() }
         switch self.outbox.hold(frame, for: ConflatingOutbox.Key(instrument: instrument, mode: mode)) {
@@ -345,6 +344,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
             let detail = "more than \(self.outbox.byteBudget) bytes of market data pending"
             context.eventLoop.execute { handler.value.closeSlowConsumer(detail) }
         }
+        return false
     }
 
     func flushEnqueued() {
@@ -379,12 +379,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         guard self.phase != .closing, let context else { return }
         self.phase = .closing
         self.hub.remove(self)
-        var data = context.channel.allocator.buffer(capacity: 2 + reason.text.utf8.count)
-        data.write(webSocketErrorCode: reason.code)
-        data.writeString(reason.text)
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
-        let written = context.writeAndFlush(self.wrapOutboundOut(frame))
+        let written = context.writeAndFlush(self.wrapOutboundOut(reason.frame(allocator: context.channel.allocator)))
         if !graceful {
             written.whenComplete { _ in loopContext.value.close(promise: nil) }
         }

@@ -41,18 +41,19 @@ public struct ConflatingOutbox {
 
     /// Keeps `payload` as the latest frame for `key`.
     public mutating func hold(_ payload: ByteBuffer, for key: Key) -> HoldResult {
-        let previous = self.frames[key]?.readableBytes
-        let newTotal = self.pendingBytes - (previous ?? 0) + payload.readableBytes
+        let index = self.frames.index(forKey: key)
+        let previous = index.map { self.frames.values[$0].readableBytes } ?? 0
+        let newTotal = self.pendingBytes - previous + payload.readableBytes
         guard newTotal <= self.byteBudget else { return .overBudget }
         self.pendingBytes = newTotal
-        if previous != nil {
-            // Updating in place keeps the key's original position, so older instruments drain first.
+        guard let index else {
             self.frames[key] = payload
-            self.conflatedCount += 1
-            return .conflated
+            return .held
         }
-        self.frames[key] = payload
-        return .held
+        // Replacing in place keeps the key's original position, so older instruments drain first.
+        self.frames.values[index] = payload
+        self.conflatedCount += 1
+        return .conflated
     }
 
     /// Removes and returns the oldest held frame.

@@ -17,11 +17,16 @@ public struct SubscriberID: Hashable, Sendable, CustomStringConvertible {
 /// The hub calls ``enqueue(_:instrument:mode:)`` for every frame of a batch of ticks, then
 /// ``flushEnqueued()`` once, so a connection does one write system call per batch however many
 /// ticks arrived together. Both must return quickly and never block: a subscriber that cannot
-/// keep up conflates or closes itself, it never slows the hub.
+/// keep up conflates or closes itself, it never slows the hub. Neither may call back into the hub
+/// (subscribe, unsubscribe, remove) while it runs: the hub is in the middle of its fan-out, so such
+/// work belongs on the next loop turn.
 public protocol MarketDataSubscriber: AnyObject {
     var subscriberID: SubscriberID { get }
     /// Takes one encoded `market_data` frame (shared with other subscribers; do not mutate it).
-    func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode)
+    ///
+    /// - Returns: `true` when this frame is the first of the batch that needs ``flushEnqueued()``,
+    ///   so the hub keeps a list of subscribers to flush without a set lookup per frame.
+    func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) -> Bool
     /// Flushes what ``enqueue(_:instrument:mode:)`` wrote since the last flush.
     func flushEnqueued()
 }

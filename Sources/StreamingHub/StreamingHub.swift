@@ -37,7 +37,6 @@ public final class StreamingHub {
     private var clients: [SubscriberID: ClientState] = [:]
     private var coalescers: [Instrument: CoalescerSlot] = [:]
     private var touched: [any MarketDataSubscriber] = []
-    private var touchedIDs: Set<SubscriberID> = []
     private var pendingSubscribes: [UInt64: PendingSubscribe] = [:]
     private var nextRequestNumber: UInt64 = 0
     private var counters = HubMetrics()
@@ -252,11 +251,10 @@ public final class StreamingHub {
     }
 
     private func send(_ frame: ByteBuffer, to member: Member, instrument: Instrument, mode: SubscriptionMode) {
-        member.subscriber.enqueue(frame, instrument: instrument, mode: mode)
-        self.counters.framesDelivered += 1
-        if self.touchedIDs.insert(member.id).inserted {
+        if member.subscriber.enqueue(frame, instrument: instrument, mode: mode) {
             self.touched.append(member.subscriber)
         }
+        self.counters.framesDelivered += 1
     }
 
     private func flushTouched() {
@@ -264,7 +262,6 @@ public final class StreamingHub {
             subscriber.flushEnqueued()
         }
         self.touched.removeAll(keepingCapacity: true)
-        self.touchedIDs.removeAll(keepingCapacity: true)
     }
 
     /// Whether LTP subscribers get this tick now; if not, it is held and a flush is scheduled.

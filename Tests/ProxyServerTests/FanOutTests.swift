@@ -16,6 +16,11 @@ extension SocketTests {
     struct FanOutTests {
         private static let sbin = #"[{"symbol": "SBIN", "exchange": "NSE"}]"#
 
+        /// `count` simulator instruments as entries of a `symbols` array.
+        private static func stocks(_ count: Int) -> String {
+            (1...count).map { #"{"symbol": "STOCK\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ")
+        }
+
         @Test("each client gets one frame per tick, tagged with its highest mode at or below the tick's, carrying the full data")
         func fanOutRule() async throws {
             try await TestAgent.with(TestAgent.configuration { $0.ltpThrottle = .zero }) { agent in
@@ -83,7 +88,7 @@ extension SocketTests {
 
         @Test("a client that stops reading is conflated, then closed as a slow consumer; the others keep receiving and memory stays bounded")
         func slowReader() async throws {
-            let symbols = (1...20).map { #"{"symbol": "STOCK\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ")
+            let symbols = Self.stocks(20)
             try await TestAgent.with(
                 TestAgent.configuration {
                     $0.brokers["simulator"] = .init(["ticks_per_second": "50"])
@@ -125,12 +130,13 @@ extension SocketTests {
                 }
                 #expect(try await agent.metrics().slowConsumersClosed == 1)
                 _ = try healthy.receiveMarketData()
+                withExtendedLifetime(stalled) {}
             }
         }
 
         @Test("a client over its outbound budget is closed at once")
         func outboxBudget() async throws {
-            let symbols = (1...30).map { #"{"symbol": "STOCK\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ")
+            let symbols = Self.stocks(30)
             try await TestAgent.with(
                 TestAgent.configuration {
                     $0.brokers["simulator"] = .init(["ticks_per_second": "200"])
@@ -149,6 +155,7 @@ extension SocketTests {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 #expect(try await agent.runtime.webSocketServer.connectionCount() == 0)
+                withExtendedLifetime(stalled) {}
             }
         }
     }

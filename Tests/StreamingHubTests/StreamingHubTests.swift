@@ -18,11 +18,16 @@ struct StreamingHubTests {
             self.subscriberID = SubscriberID(rawValue: number)
         }
 
-        func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) {
+        private var flushPending = false
+
+        func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) -> Bool {
             self.frames.append((mode, String(buffer: frame)))
+            defer { self.flushPending = true }
+            return !self.flushPending
         }
 
         func flushEnqueued() {
+            self.flushPending = false
             self.flushes += 1
         }
     }

@@ -93,17 +93,12 @@ private final class SimulatorEngine {
                 return .refused(message: symbolNotFoundMessage(instrument))
             }
             let served = SimulatedInstrument.servedDepth(for: depth)
-            if self.instruments[instrument] != nil {
-                self.instruments[instrument]!.mode = mode
-                self.instruments[instrument]!.depthLevels = served
-            } else {
-                self.instruments[instrument] = SimulatedInstrument(
-                    instrument: instrument,
-                    mode: mode,
-                    depthLevels: served,
-                    seed: self.configuration.seed
-                )
-            }
+            var simulated =
+                self.instruments[instrument]
+                ?? SimulatedInstrument(instrument: instrument, mode: mode, depthLevels: served, seed: self.configuration.seed)
+            simulated.mode = mode
+            simulated.depthLevels = served
+            self.instruments[instrument] = simulated
             return .subscribed(actualDepth: mode == .depth && served != depth ? served : nil)
         }
     }
