@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "StreamingHub", targets: ["StreamingHub"]),
         .library(name: "Brokers", targets: ["Brokers"]),
         .library(name: "ProxyServer", targets: ["ProxyServer"]),
+        .library(name: "LocalIPC", targets: ["LocalIPC"]),
+        .library(name: "LocalIPCServer", targets: ["LocalIPCServer"]),
         .library(name: "Agent", targets: ["Agent"]),
     ],
     dependencies: [
@@ -83,10 +85,28 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "LocalIPC",
+            dependencies: ["WireJSON", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "LocalIPCServer",
+            dependencies: [
+                "LocalIPC", "MarketData", "StreamingHub", "WireJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Agent",
             dependencies: [
-                "MarketData", "StreamingHub", "Brokers", "ProxyServer",
+                "MarketData", "StreamingHub", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer", "WireJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

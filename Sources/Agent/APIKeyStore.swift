@@ -14,16 +14,25 @@ public enum APIKeyStore {
         /// Where it came from, for the log: a variable name or a path.
         public var source: String
         public var generated: Bool
+        /// Whether the key lives in the agent's own file, which a rotation may replace.
+        public var isManaged: Bool
+
+        public init(key: String, source: String, generated: Bool, isManaged: Bool) {
+            self.key = key
+            self.source = source
+            self.generated = generated
+            self.isManaged = isManaged
+        }
     }
 
     public static func resolve(environment: [String: String], logger: Logger) throws(ConfigurationError) -> ResolvedKey {
         if let key = environment["OPENALGO_API_KEY"]?.trimmingWhitespace(), !key.isEmpty {
-            return ResolvedKey(key: key, source: "OPENALGO_API_KEY", generated: false)
+            return ResolvedKey(key: key, source: "OPENALGO_API_KEY", generated: false, isManaged: false)
         }
         if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
             let path = directory + "/api-key"
             if let key = try readKey(path, checkPermissions: false) {
-                return ResolvedKey(key: key, source: path, generated: false)
+                return ResolvedKey(key: key, source: path, generated: false, isManaged: false)
             }
         }
         guard let directory = AgentPaths.configDirectory(environment: environment) else {
@@ -31,11 +40,38 @@ public enum APIKeyStore {
         }
         let path = directory + "/api-key"
         if let key = try readKey(path, checkPermissions: true) {
-            return ResolvedKey(key: key, source: path, generated: false)
+            return ResolvedKey(key: key, source: path, generated: false, isManaged: true)
         }
         let key = try generate(at: path, directory: directory)
         logger.notice("generated a new API key for WebSocket clients", metadata: ["file": "\(path)"])
-        return ResolvedKey(key: key, source: path, generated: true)
+        return ResolvedKey(key: key, source: path, generated: true, isManaged: true)
+    }
+
+    /// Replaces the key kept in `resolved.source` with a new random one, written atomically with
+    /// mode `0600`. Keys from the environment or a systemd credential are not the agent's to change.
+    public static func rotate(_ resolved: ResolvedKey) throws(ConfigurationError) -> ResolvedKey {
+        guard resolved.isManaged else {
+            throw ConfigurationError(
+                "the API key comes from \(resolved.source), which the agent does not manage; change it there and restart the agent"
+            )
+        }
+        let key = makeKey()
+        let temporary = resolved.source + ".new"
+        unlink(temporary)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw ConfigurationError("cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
+        let line = key + "\n"
+        let written = line.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, line.utf8.count) }
+        let synced = fsync(descriptor) == 0
+        close(descriptor)
+        guard written == line.utf8.count, synced, rename(temporary, resolved.source) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw ConfigurationError("cannot write \(resolved.source): \(reason)")
+        }
+        return ResolvedKey(key: key, source: resolved.source, generated: true, isManaged: true)
     }
 
     /// 32 random bytes as 64 lowercase hex digits, like OpenAlgo's own keys.

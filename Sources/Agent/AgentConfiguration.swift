@@ -1,7 +1,12 @@
 import Brokers
+import LocalIPC
 import Logging
 import NIOCore
 import ProxyServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything the agent needs to start, after flags, environment and `agent.toml` were merged.
 public struct AgentConfiguration: Sendable {
@@ -17,8 +22,14 @@ public struct AgentConfiguration: Sendable {
     public var configurationFile: String?
     /// Whether SIGTERM and SIGINT stop the agent; embedders and tests stop it with ``AgentRuntime/shutDown()``.
     public var handleSignals = true
+    /// The local JSON-RPC socket (`ipc_socket`, `--ipc-socket`); by default in the session's runtime directory.
+    public var ipcSocketPath: String
 
-    public init() {}
+    public init() {
+        var environment: [String: String] = [:]
+        if let runtime = getenv("XDG_RUNTIME_DIR") { environment["XDG_RUNTIME_DIR"] = String(cString: runtime) }
+        self.ipcSocketPath = IPCSocketPath.defaultPath(environment: environment)
+    }
 
     /// The settings of the selected broker.
     public var brokerSettings: BrokerSettings {

@@ -1,4 +1,6 @@
 import Brokers
+import LocalIPC
+import LocalIPCServer
 import Logging
 import NIOCore
 import NIOPosix
@@ -7,21 +9,34 @@ import ServiceLifecycle
 import StreamingHub
 import UnixSignals
 
-/// The running agent: one event loop for the hub and every client connection, one for the feed,
-/// and the services (feed, WebSocket server) under a `ServiceGroup` that stops them in order on
-/// SIGTERM or SIGINT.
+/// The running agent: one event loop for the hub and every client connection (WebSocket and
+/// local), one for the feed, and the services (feed, WebSocket server, local socket) under a
+/// `ServiceGroup` that stops them in reverse order on SIGTERM or SIGINT.
 public final class AgentRuntime: Sendable {
     public let configuration: AgentConfiguration
     /// The WebSocket server, bound: its ``WebSocketServer/localAddress`` has the real port.
     public let webSocketServer: WebSocketServer
+    /// The local JSON-RPC socket, bound.
+    public let ipcServer: IPCServer
     public let hub: NIOLoopBound<StreamingHub>
     private let group: MultiThreadedEventLoopGroup
     private let serviceGroup: ServiceGroup
     private let logger: Logger
 
-    /// Builds the feed, binds the server, and reports problems (bad broker, busy port) before
-    /// anything runs.
-    public init(configuration: AgentConfiguration, apiKey: String, logger: Logger) async throws {
+    /// Builds the feed, binds both servers, and reports problems (bad broker, busy port, a socket
+    /// path in use) before anything runs.
+    ///
+    /// - Parameters:
+    ///   - reloadSource: where `reload` reads the configuration again; without it, `reload` says
+    ///     the agent was started without a configuration source.
+    ///   - logLevel: the switch a reload turns; without it, the log level is fixed.
+    public init(
+        configuration: AgentConfiguration,
+        apiKey: APIKeyStore.ResolvedKey,
+        logger: Logger,
+        reloadSource: ConfigurationSource? = nil,
+        logLevel: LogLevelSwitch? = nil
+    ) async throws {
         self.configuration = configuration
         self.logger = logger
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -29,14 +44,13 @@ public final class AgentRuntime: Sendable {
         let hubLoop = group.next()
         let feedLoop = group.next()
         do {
-            let adapter = try BrokerRegistry.makeAdapter(
-                named: configuration.broker,
-                settings: configuration.brokerSettings,
-                eventLoop: feedLoop,
-                logger: logger
-            )
+            guard let brokerName = BrokerRegistry.canonicalName(configuration.broker) else {
+                throw ConfigurationError(
+                    "unknown broker '\(configuration.broker)'; known brokers: \(BrokerRegistry.supportedBrokers.joined(separator: ", "))"
+                )
+            }
             let commands = FeedCommandQueue()
-            let hubConfiguration = HubConfiguration(brokerName: adapter.brokerName, ltpThrottle: configuration.ltpThrottle)
+            let hubConfiguration = HubConfiguration(brokerName: brokerName, ltpThrottle: configuration.ltpThrottle)
             let (hub, sink) = try await hubLoop.submit {
                 let hub = StreamingHub(eventLoop: hubLoop, configuration: hubConfiguration, commands: commands, logger: logger)
                 return (NIOLoopBound(hub, eventLoop: hubLoop), hub.makeSink())
@@ -44,16 +58,32 @@ public final class AgentRuntime: Sendable {
             self.hub = hub
             var proxyConfiguration = configuration.proxy
             proxyConfiguration.supportedBrokers = BrokerRegistry.supportedBrokers
-            self.webSocketServer = try await WebSocketServer.bind(
+            let webSocketServer = try await WebSocketServer.bind(
                 configuration: proxyConfiguration,
                 hub: hub,
-                verifier: APIKeyVerifier(apiKey: apiKey),
+                verifier: APIKeyVerifier(apiKey: apiKey.key),
                 logger: logger
             )
-            let feedService = FeedService(adapter: adapter, sink: sink, commands: commands, logger: logger)
+            self.webSocketServer = webSocketServer
+            let supervisor = FeedSupervisor(configuration: configuration, sink: sink, hub: hub, feedLoop: feedLoop, logger: logger)
+            let control = AgentControl(
+                supervisor: supervisor,
+                commands: commands,
+                hub: hub,
+                webSocketServer: webSocketServer,
+                apiKey: apiKey,
+                running: configuration,
+                reloadSource: reloadSource,
+                logLevel: logLevel,
+                logger: logger
+            )
+            var ipcConfiguration = IPCServerConfiguration(socketPath: configuration.ipcSocketPath)
+            ipcConfiguration.agentVersion = "openalgo-agent/\(AgentVersion.current)"
+            self.ipcServer = try await IPCServer.bind(configuration: ipcConfiguration, hub: hub, control: control, logger: logger)
+            let feedService = FeedService(supervisor: supervisor, commands: commands, logger: logger)
             self.serviceGroup = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [.init(service: feedService), .init(service: self.webSocketServer)],
+                    services: [.init(service: feedService), .init(service: self.webSocketServer), .init(service: self.ipcServer)],
                     gracefulShutdownSignals: configuration.handleSignals ? [.sigterm, .sigint] : [],
                     logger: logger
                 )
@@ -64,8 +94,8 @@ public final class AgentRuntime: Sendable {
         }
     }
 
-    /// Runs until SIGTERM/SIGINT or ``shutDown()``, then shuts down cleanly: clients get a 1001
-    /// close, the feed is disconnected, the threads stop.
+    /// Runs until SIGTERM/SIGINT or ``shutDown()``, then shuts down cleanly: local clients get a
+    /// `closing` event, WebSocket clients a 1001 close, the feed is disconnected, the threads stop.
     public func run() async throws {
         do {
             try await self.serviceGroup.run()
@@ -81,4 +111,9 @@ public final class AgentRuntime: Sendable {
     public func shutDown() async {
         await self.serviceGroup.triggerGracefulShutdown()
     }
+}
+
+/// The agent's version, as `hello` and `--version` report it.
+public enum AgentVersion {
+    public static let current = "0.3.0"
 }

@@ -1,4 +1,5 @@
 import Brokers
+import LocalIPC
 import Logging
 import NIOCore
 import ProxyServer
@@ -15,13 +16,22 @@ public struct CommandLineOverrides: Sendable {
     public var broker: String?
     public var configurationFile: String?
     public var logLevel: String?
+    public var ipcSocket: String?
 
-    public init(host: String? = nil, port: Int? = nil, broker: String? = nil, configurationFile: String? = nil, logLevel: String? = nil) {
+    public init(
+        host: String? = nil,
+        port: Int? = nil,
+        broker: String? = nil,
+        configurationFile: String? = nil,
+        logLevel: String? = nil,
+        ipcSocket: String? = nil
+    ) {
         self.host = host
         self.port = port
         self.broker = broker
         self.configurationFile = configurationFile
         self.logLevel = logLevel
+        self.ipcSocket = ipcSocket
     }
 }
 
@@ -35,7 +45,7 @@ public enum ConfigurationLoader {
     /// The keys of the top level of `agent.toml`, which are also the `OPENALGO_<KEY>` variables.
     public static let topLevelKeys = [
         "host", "port", "broker", "ping_interval", "ping_timeout", "auth_timeout", "max_clients", "ltp_throttle_ms",
-        "log_level", "user_id", "outbox_budget_bytes", "unwritable_deadline", "send_buffer_bytes",
+        "log_level", "user_id", "outbox_budget_bytes", "unwritable_deadline", "send_buffer_bytes", "ipc_socket",
     ]
 
     struct Setting {
@@ -52,6 +62,7 @@ public enum ConfigurationLoader {
         let explicitFile = overrides.configurationFile ?? environment["OPENALGO_CONFIG"]
         let path = explicitFile ?? defaultConfigurationPath(environment: environment)
         var configuration = AgentConfiguration()
+        configuration.ipcSocketPath = IPCSocketPath.defaultPath(environment: environment)
         if let path, let text = try readFile(path, required: explicitFile != nil) {
             configuration.configurationFile = path
             try flatten(try parseTOML(text, path: path), prefix: "", origin: path, into: &settings)
@@ -72,6 +83,7 @@ public enum ConfigurationLoader {
         flag("port", overrides.port.map(String.init))
         flag("broker", overrides.broker)
         flag("log_level", overrides.logLevel)
+        flag("ipc_socket", overrides.ipcSocket)
         try apply(settings, to: &configuration, logger: logger)
         return configuration
     }
@@ -143,6 +155,7 @@ public enum ConfigurationLoader {
             case "ltp_throttle_ms": configuration.ltpThrottle = .milliseconds(Int64(try parser.integer(in: 0...60_000)))
             case "user_id": configuration.proxy.userID = try parser.nonEmpty()
             case "log_level": configuration.logLevel = try parser.logLevel()
+            case "ipc_socket": configuration.ipcSocketPath = try parser.socketPath()
             default: logger.warning("ignoring unknown configuration key", metadata: ["key": "\(key)", "from": "\(setting.origin)"])
             }
         }
@@ -180,6 +193,14 @@ public enum ConfigurationLoader {
                 throw self.failure("a number of seconds above 0")
             }
             return .nanoseconds(Int64(value * 1e9))
+        }
+
+        func socketPath() throws(ConfigurationError) -> String {
+            let value = self.setting.value.trimmingWhitespace()
+            guard value.hasPrefix("/"), value.utf8.count < 108 else {
+                throw self.failure("an absolute path shorter than 108 bytes")
+            }
+            return value
         }
 
         func logLevel() throws(ConfigurationError) -> Logger.Level {

@@ -1,39 +1,39 @@
-import Brokers
+import LocalIPC
 import Logging
-import MarketData
 import ServiceLifecycle
 import StreamingHub
 
-/// Runs the selected feed: connects it, then carries out the hub's subscribe and unsubscribe
-/// requests in order until shutdown, when it disconnects the feed.
+/// Runs the feed: connects the configured broker, then carries out the hub's requests in order
+/// until shutdown, when it disconnects the feed.
+///
+/// A broker that cannot be reached at start does not stop the agent: the feed reports `failed`,
+/// clients are told, and `oactl connect` can try again (with other credentials).
 struct FeedService: Service {
-    let adapter: any BrokerAdapter
-    let sink: any FeedEventSink
+    let supervisor: FeedSupervisor
     let commands: FeedCommandQueue
     let logger: Logger
 
     func run() async throws {
-        try await self.adapter.connect(sink: self.sink)
-        self.logger.info("feed connected", metadata: ["broker": "\(self.adapter.brokerName)"])
+        let supervisor = self.supervisor
         let commands = self.commands
+        let logger = self.logger
         await withGracefulShutdownHandler {
-            await commands.run(feed: AdapterFeedControl(adapter: self.adapter))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    if case .failure(let error)? = await commands.perform({ await supervisor.connect(broker: nil, credentials: [:]) }) {
+                        logger.error(
+                            "the feed did not start; fix the broker settings and run `oactl connect`",
+                            metadata: ["error": "\(error.message)"]
+                        )
+                    }
+                }
+                group.addTask {
+                    await commands.run(feed: supervisor)
+                }
+            }
         } onGracefulShutdown: {
             commands.finish()
         }
-        await self.adapter.disconnect()
-    }
-}
-
-/// Lets the hub drive any broker adapter.
-struct AdapterFeedControl: FeedControl {
-    let adapter: any BrokerAdapter
-
-    func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
-        await self.adapter.subscribe(instruments, mode: mode, depth: depth)
-    }
-
-    func unsubscribe(_ instruments: [Instrument]) async {
-        await self.adapter.unsubscribe(instruments)
+        await supervisor.disconnect()
     }
 }

@@ -38,6 +38,12 @@ public enum BrokerRegistry {
     /// The brokers this build can stream from, as `get_supported_brokers` lists them.
     public static let supportedBrokers = ["simulator"]
 
+    /// The registry's name for `name` (any case, aliases allowed), or `nil` for an unknown broker.
+    public static func canonicalName(_ name: String) -> String? {
+        let lowered = name.lowercased()
+        return self.supportedBrokers.contains(lowered) ? lowered : nil
+    }
+
     /// Creates the adapter for `name` (case-insensitive).
     ///
     /// - Parameter eventLoop: where the adapter runs its timers and I/O; not the hub's loop, so that a

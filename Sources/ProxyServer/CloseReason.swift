@@ -11,6 +11,7 @@ struct CloseReason: Sendable, Equatable {
     static let tryAgainLater = CloseReason(code: .unknown(1013), text: "try again later")
     static let shuttingDown = CloseReason(code: .goingAway, text: "server shutting down")
     static let protocolError = CloseReason(code: .protocolError, text: "protocol error")
+    static let apiKeyRotated = CloseReason(code: .policyViolation, text: "API key rotated; authenticate with the new key")
 
     /// The close frame carrying this code and reason.
     func frame(allocator: ByteBufferAllocator) -> WebSocketFrame {

@@ -1,27 +1,28 @@
 import Logging
+import MarketData
 import NIOCore
 import StreamingHub
+import WireJSON
 
 /// What every connection of one server shares: the hub, the settings, the key, and the registry of
 /// open connections. Confined to the hub's event loop, like the connections themselves.
-final class ProxyContext {
+final class ProxyContext: HubObserver {
     let hub: StreamingHub
-    let configuration: ProxyConfiguration
+    /// Changed by a configuration reload; connections read it when they need a limit.
+    var configuration: ProxyConfiguration
     let verifier: APIKeyVerifier
     let logger: Logger
     private(set) var connections: [SubscriberID: WebSocketConnectionHandler] = [:]
-    private var nextConnectionNumber: UInt64
     private(set) var isShuttingDown = false
     private var housekeeping: RepeatedTask?
     /// Connections refused because `max_clients` were already served.
     private(set) var refusedConnections = 0
 
-    init(hub: StreamingHub, configuration: ProxyConfiguration, verifier: APIKeyVerifier, logger: Logger, firstConnectionNumber: UInt64) {
+    init(hub: StreamingHub, configuration: ProxyConfiguration, verifier: APIKeyVerifier, logger: Logger) {
         self.hub = hub
         self.configuration = configuration
         self.verifier = verifier
         self.logger = logger
-        self.nextConnectionNumber = firstConnectionNumber
     }
 
     var eventLoop: any EventLoop { self.hub.eventLoop }
@@ -30,8 +31,7 @@ final class ProxyContext {
     var hasRoom: Bool { !self.isShuttingDown && self.connections.count < self.configuration.maxClients }
 
     func makeSubscriberID() -> SubscriberID {
-        self.nextConnectionNumber += 1
-        return SubscriberID(rawValue: self.nextConnectionNumber)
+        self.hub.makeSubscriberID()
     }
 
     func connectionOpened(_ connection: WebSocketConnectionHandler) {
@@ -58,8 +58,38 @@ final class ProxyContext {
         }
     }
 
+    /// Tells authenticated clients the feed changed state with a `broker_status` frame (the
+    /// reference has none; the SDK ignores message types it does not know).
+    func feedStateChanged(_ status: HubStatus) {
+        var frame: JSONObject = [
+            "type": "broker_status",
+            "broker": .string(status.brokerName),
+            "status": .string(status.feedState.description),
+        ]
+        switch status.feedState {
+        case .failed(let reason): frame["message"] = .string(reason)
+        case .reconnecting(let attempt): frame["attempt"] = .int(attempt)
+        case .connected, .connecting, .disconnected: break
+        }
+        for connection in self.connections.values {
+            connection.sendBrokerStatus(.object(frame))
+        }
+    }
+
+    func brokerSubscriptionChanged(_ update: BrokerSubscriptionUpdate) {}
+
+    /// Closes every authenticated connection after the key changed; they must authenticate anew.
+    func closeAuthenticatedConnections() -> Int {
+        let authenticated = self.connections.values.filter(\.isAuthenticated)
+        for connection in authenticated {
+            connection.close(.apiKeyRotated, graceful: false)
+        }
+        return authenticated.count
+    }
+
     /// Closes every connection with 1001 and stops housekeeping.
     func shutDown() {
+        self.hub.removeObserver(self)
         self.isShuttingDown = true
         self.housekeeping?.cancel()
         self.housekeeping = nil

@@ -40,6 +40,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     private var failedAuthentications = 0
     private var penaltyUntil: NIODeadline?
     private var deferredMessages: [ByteBuffer] = []
+    private let connectedAt = WallClock.epochMilliseconds()
+    private var peer = "?"
 
     init(proxy: ProxyContext) {
         self.proxy = proxy
@@ -50,19 +52,23 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     }
 
     private var hub: StreamingHub { self.proxy.hub }
-    private var brokerName: String { self.hub.configuration.brokerName }
+    private var brokerName: String { self.hub.brokerName }
+
+    /// Whether the client authenticated (so it is affected by a key rotation).
+    var isAuthenticated: Bool { self.phase == .authenticated }
 
     // MARK: Lifecycle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.peer = context.channel.remoteAddress.map { "\($0)" } ?? "?"
         self.proxy.connectionOpened(self)
         self.hub.register(self)
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
         self.authDeadline = context.eventLoop.scheduleTask(in: self.proxy.configuration.authTimeout) {
             handler.value.authenticationTimedOut()
         }
-        self.logger.debug("client connected", metadata: ["peer": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")"])
+        self.logger.debug("client connected", metadata: ["peer": "\(self.peer)"])
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -345,6 +351,22 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
             context.eventLoop.execute { handler.value.closeSlowConsumer(detail) }
         }
         return false
+    }
+
+    func describe() -> SubscriberDescription {
+        SubscriberDescription(
+            kind: .webSocket,
+            peer: self.peer,
+            connectedAt: self.connectedAt,
+            queuedBytes: self.outbox.pendingBytes,
+            droppedFrames: self.outbox.conflatedCount
+        )
+    }
+
+    /// Tells the client the feed changed state, in a frame of its own (`broker_status`).
+    func sendBrokerStatus(_ frame: JSONValue) {
+        guard self.phase == .authenticated else { return }
+        self.send(frame)
     }
 
     func flushEnqueued() {

@@ -38,10 +38,10 @@ public final class WebSocketServer: Service {
                 hub: hub.value,
                 configuration: configuration,
                 verifier: verifier,
-                logger: logger,
-                firstConnectionNumber: 0
+                logger: logger
             )
             context.startHousekeeping()
+            hub.value.addObserver(context)
             return NIOLoopBound(context, eventLoop: loop)
         }.get()
         var bootstrap = ServerBootstrap(group: loop)
@@ -130,6 +130,32 @@ public final class WebSocketServer: Service {
             stop()
         }
         self.logger.info("WebSocket server stopped")
+    }
+
+    /// Replaces the API key and closes the connections that authenticated with the old one (1008).
+    ///
+    /// - Returns: how many connections were closed.
+    public func rotateAPIKey(to key: String) async throws -> Int {
+        try await self.proxy.eventLoop.submit { [proxy] in
+            proxy.value.verifier.replaceKey(with: key)
+            return proxy.value.closeAuthenticatedConnections()
+        }.get()
+    }
+
+    /// Applies reloaded limits (ping and auth timing, `max_clients`, budgets, `user_id`) to the
+    /// running server; the address and socket options keep their startup values.
+    public func updateLimits(from configuration: ProxyConfiguration) async throws {
+        try await self.proxy.eventLoop.submit { [proxy] in
+            var updated = configuration
+            let current = proxy.value.configuration
+            updated.host = current.host
+            updated.port = current.port
+            updated.socketSendBufferBytes = current.socketSendBufferBytes
+            updated.writeBufferWaterMark = current.writeBufferWaterMark
+            updated.maxMessageBytes = current.maxMessageBytes
+            updated.supportedBrokers = current.supportedBrokers
+            proxy.value.configuration = updated
+        }.get()
     }
 
     /// Connections currently served; for tests and status.

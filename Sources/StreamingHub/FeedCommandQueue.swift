@@ -7,6 +7,7 @@ public final class FeedCommandQueue: Sendable {
     enum Command: Sendable {
         case subscribe([Instrument], SubscriptionMode, depth: Int, reply: @Sendable ([SubscribeOutcome]) -> Void)
         case unsubscribe([Instrument])
+        case perform(@Sendable () async -> Void)
     }
 
     private let stream: AsyncStream<Command>
@@ -28,6 +29,21 @@ public final class FeedCommandQueue: Sendable {
                 reply(await feed.subscribe(instruments, mode: mode, depth: depth))
             case .unsubscribe(let instruments):
                 await feed.unsubscribe(instruments)
+            case .perform(let work):
+                await work()
+            }
+        }
+    }
+
+    /// Runs `work` in the queue's order (after the requests already queued, before later ones),
+    /// so switching or stopping the feed never races a subscription.
+    ///
+    /// - Returns: the result, or `nil` when the queue has finished and `work` did not run.
+    public func perform<Result: Sendable>(_ work: @escaping @Sendable () async -> Result) async -> Result? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Result?, Never>) in
+            let queued = self.continuation.yield(.perform { continuation.resume(returning: await work()) })
+            if case .terminated = queued {
+                continuation.resume(returning: nil)
             }
         }
     }

@@ -29,6 +29,84 @@ public protocol MarketDataSubscriber: AnyObject {
     func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) -> Bool
     /// Flushes what ``enqueue(_:instrument:mode:)`` wrote since the last flush.
     func flushEnqueued()
+    /// What `clients` listings show about this subscriber.
+    func describe() -> SubscriberDescription
+}
+
+/// Which socket a subscriber came in on.
+public enum SubscriberKind: String, Sendable {
+    case webSocket = "websocket"
+    case ipc
+}
+
+/// A subscriber as `clients` listings and `status` show it.
+public struct SubscriberDescription: Sendable, Equatable {
+    public var kind: SubscriberKind
+    /// The peer: an address for WebSocket clients, `pid <n>` for local clients.
+    public var peer: String
+    /// When the connection was accepted, in epoch milliseconds.
+    public var connectedAt: Int64
+    /// The name a local client gave in `hello`, if any.
+    public var name: String?
+    /// Market data held for the client because its socket is not writable.
+    public var queuedBytes: Int
+    /// Frames replaced by newer ones because the client did not keep up.
+    public var droppedFrames: Int
+
+    public init(kind: SubscriberKind, peer: String, connectedAt: Int64, name: String? = nil, queuedBytes: Int, droppedFrames: Int) {
+        self.kind = kind
+        self.peer = peer
+        self.connectedAt = connectedAt
+        self.name = name
+        self.queuedBytes = queuedBytes
+        self.droppedFrames = droppedFrames
+    }
+}
+
+/// Something that wants to hear about the feed and the index without subscribing to market data:
+/// local clients turn these into `ws_connection_status` and `ws_subscription_update` events, the
+/// WebSocket server into `broker_status` frames.
+///
+/// Called on the hub's loop; like subscribers, observers must not call back into the hub.
+public protocol HubObserver: AnyObject {
+    /// The feed's connection state changed (or the feed was replaced by another broker's).
+    func feedStateChanged(_ status: HubStatus)
+    /// The feed was asked to stream an instrument at a new mode, or to stop streaming it.
+    func brokerSubscriptionChanged(_ update: BrokerSubscriptionUpdate)
+}
+
+/// A change of what the feed streams, agent-wide.
+public struct BrokerSubscriptionUpdate: Sendable, Equatable {
+    public enum Action: String, Sendable {
+        case subscribed
+        case unsubscribed
+    }
+
+    public var action: Action
+    public var instrument: Instrument
+    /// The mode the feed now streams (for `subscribed`) or streamed (for `unsubscribed`).
+    public var mode: SubscriptionMode
+
+    public init(action: Action, instrument: Instrument, mode: SubscriptionMode) {
+        self.action = action
+        self.instrument = instrument
+        self.mode = mode
+    }
+}
+
+/// The agent's state as `status` reports it.
+public struct HubStatus: Sendable, Equatable {
+    public var brokerName: String
+    public var feedState: FeedConnectionState
+    /// Instruments the feed streams.
+    public var instruments: Int
+    /// Subscriptions held by all clients together (one per client, instrument and mode).
+    public var subscriptions: Int
+    public var webSocketClients: Int
+    public var ipcClients: Int
+    /// Milliseconds since the last tick arrived; `nil` before the first.
+    public var lastTickAgeMilliseconds: Int64?
+    public var uptimeSeconds: Int64
 }
 
 /// What the hub needs from a feed: streaming instruments at a mode, and stopping.
@@ -52,8 +130,12 @@ public struct HubMetrics: Sendable, Equatable {
     public var framesConflated: UInt64 = 0
     /// Clients closed because they could not keep up (budget or deadline exceeded).
     public var slowConsumersClosed: UInt64 = 0
+    /// Times the feed lost its upstream connection and started reconnecting.
+    public var feedReconnects: UInt64 = 0
     public var subscribers = 0
     public var instruments = 0
+    /// How long ticks took from the feed's timestamp to the fan-out.
+    public var feedLatency = LatencySummary()
 
     public init() {}
 }

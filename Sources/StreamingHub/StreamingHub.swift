@@ -28,7 +28,7 @@ public struct HubConfiguration: Sendable {
 /// Every method must be called on ``eventLoop``.
 public final class StreamingHub {
     public let eventLoop: any EventLoop
-    public let configuration: HubConfiguration
+    public private(set) var configuration: HubConfiguration
     private let commands: FeedCommandQueue
     private let logger: Logger
     private let allocator = ByteBufferAllocator()
@@ -39,7 +39,13 @@ public final class StreamingHub {
     private var touched: [any MarketDataSubscriber] = []
     private var pendingSubscribes: [UInt64: PendingSubscribe] = [:]
     private var nextRequestNumber: UInt64 = 0
+    private var nextSubscriberNumber: UInt64 = 0
     private var counters = HubMetrics()
+    private var observers: [ObjectIdentifier: any HubObserver] = [:]
+    /// The last tick of each streamed instrument, for the snapshot a new local subscriber gets first.
+    private var latestTicks: [Instrument: Tick] = [:]
+    private let startedAt = NIODeadline.now()
+    private var lastTickAt: NIODeadline?
 
     /// The feed's connection state as last reported.
     public private(set) var feedState: FeedConnectionState = .connecting
@@ -56,12 +62,99 @@ public final class StreamingHub {
         HubInbox(hub: self)
     }
 
+    /// The broker named in every frame and ack.
+    public var brokerName: String { self.configuration.brokerName }
+
+    /// Names another broker in frames and acks, after the feed was switched to it.
+    public func setBrokerName(_ name: String) {
+        self.configuration.brokerName = name
+    }
+
+    /// Changes the LTP coalescing window (a configuration reload); windows in progress are dropped.
+    public func setLTPThrottle(_ throttle: TimeAmount) {
+        guard throttle != self.configuration.ltpThrottle else { return }
+        self.configuration.ltpThrottle = throttle
+        self.coalescers.removeAll()
+    }
+
     /// A snapshot of the counters.
     public var metrics: HubMetrics {
         var snapshot = self.counters
         snapshot.subscribers = self.clients.count
         snapshot.instruments = self.index.instrumentCount
         return snapshot
+    }
+
+    /// The agent's state for `status`.
+    public func status() -> HubStatus {
+        var webSocketClients = 0
+        var ipcClients = 0
+        var subscriptions = 0
+        for state in self.clients.values {
+            subscriptions += state.subscriptions.count
+            switch state.subscriber.describe().kind {
+            case .webSocket: webSocketClients += 1
+            case .ipc: ipcClients += 1
+            }
+        }
+        let now = NIODeadline.now()
+        return HubStatus(
+            brokerName: self.configuration.brokerName,
+            feedState: self.feedState,
+            instruments: self.index.instrumentCount,
+            subscriptions: subscriptions,
+            webSocketClients: webSocketClients,
+            ipcClients: ipcClients,
+            lastTickAgeMilliseconds: self.lastTickAt.map { (now - $0).nanoseconds / 1_000_000 },
+            uptimeSeconds: (now - self.startedAt).nanoseconds / 1_000_000_000
+        )
+    }
+
+    /// Every registered subscriber with its subscriptions, in connection order.
+    public func clientList() -> [(
+        id: SubscriberID, client: SubscriberDescription, subscriptions: [(instrument: Instrument, mode: SubscriptionMode)]
+    )] {
+        self.clients.sorted { $0.key.rawValue < $1.key.rawValue }.map { id, state in
+            (id, state.subscriber.describe(), state.subscriptions.map { ($0.instrument, $0.mode) })
+        }
+    }
+
+    /// A new subscriber id, unique across the WebSocket and local servers.
+    public func makeSubscriberID() -> SubscriberID {
+        self.nextSubscriberNumber += 1
+        return SubscriberID(rawValue: self.nextSubscriberNumber)
+    }
+
+    /// What the feed streams, instrument by instrument, with subscriber counts per mode.
+    public func indexSummary() -> [InstrumentSubscriptionSummary] {
+        self.index.summary().sorted { $0.instrument.description < $1.instrument.description }
+    }
+
+    /// The latest known tick of `instrument` as a frame for a subscriber at `mode`, if one arrived
+    /// and carries data for that mode's receivers.
+    public func latestFrame(for instrument: Instrument, mode: SubscriptionMode) -> ByteBuffer? {
+        guard let tick = self.latestTicks[instrument] else { return nil }
+        return MarketDataEnvelope.frame(for: tick, outerMode: min(mode, tick.mode), broker: self.configuration.brokerName, allocator: self.allocator)
+    }
+
+    // MARK: Observers
+
+    /// Starts telling `observer` about feed state and index changes, until ``removeObserver(_:)``.
+    public func addObserver(_ observer: any HubObserver) {
+        self.eventLoop.preconditionInEventLoop()
+        self.observers[ObjectIdentifier(observer)] = observer
+    }
+
+    public func removeObserver(_ observer: any HubObserver) {
+        self.observers[ObjectIdentifier(observer)] = nil
+    }
+
+    private func notifyBrokerSubscription(_ action: BrokerSubscriptionUpdate.Action, _ instrument: Instrument, _ mode: SubscriptionMode) {
+        guard !self.observers.isEmpty else { return }
+        let update = BrokerSubscriptionUpdate(action: action, instrument: instrument, mode: mode)
+        for observer in self.observers.values {
+            observer.brokerSubscriptionChanged(update)
+        }
     }
 
     // MARK: Subscribers
@@ -145,6 +238,7 @@ public final class StreamingHub {
             switch outcome {
             case .subscribed where stillConnected:
                 self.confirm(pending.member, instrument, pending.mode, reserved: true)
+                self.notifyBrokerSubscription(.subscribed, instrument, pending.mode)
             case .subscribed:
                 self.apply(self.index.cancelReservation(instrument, pending.mode, brokerSubscribed: true), to: instrument)
             case .refused:
@@ -193,9 +287,12 @@ public final class StreamingHub {
             return
         case .setMode(let mode):
             self.commands.send(.subscribe([instrument], mode, depth: 5, reply: { _ in }))
+            self.notifyBrokerSubscription(.subscribed, instrument, mode)
         case .unsubscribe:
             self.coalescers[instrument] = nil
+            let lastMode = self.latestTicks.removeValue(forKey: instrument)?.mode ?? .ltp
             self.commands.send(.unsubscribe([instrument]))
+            self.notifyBrokerSubscription(.unsubscribed, instrument, lastMode)
         }
     }
 
@@ -216,21 +313,39 @@ public final class StreamingHub {
     /// Delivers a batch of ticks and flushes each receiving connection once.
     public func publish(_ ticks: [Tick]) {
         self.eventLoop.preconditionInEventLoop()
-        let now = NIODeadline.now().uptimeNanoseconds
+        let deadline = NIODeadline.now()
+        let now = Int64(truncatingIfNeeded: deadline.uptimeNanoseconds)
         let wallClock = WallClock.epochMilliseconds()
+        self.lastTickAt = deadline
         for var tick in ticks {
             self.counters.ticksReceived += 1
-            if tick.timestamp == nil { tick.timestamp = wallClock }
-            self.deliver(tick, now: Int64(truncatingIfNeeded: now))
+            if let timestamp = tick.timestamp {
+                self.counters.feedLatency.record(milliseconds: wallClock - timestamp)
+            } else {
+                tick.timestamp = wallClock
+            }
+            if self.index.brokerMode(for: tick.instrument) != nil {
+                self.latestTicks[tick.instrument] = tick
+            }
+            self.deliver(tick, now: now)
         }
         self.flushTouched()
     }
 
     func feedStateChanged(_ state: FeedConnectionState) {
-        if state != self.feedState {
-            self.logger.info("feed state changed", metadata: ["broker": "\(self.configuration.brokerName)", "state": "\(state)"])
-        }
+        guard state != self.feedState else { return }
+        self.logger.info("feed state changed", metadata: ["broker": "\(self.configuration.brokerName)", "state": "\(state)"])
         self.feedState = state
+        switch state {
+        case .disconnected: self.latestTicks.removeAll()
+        case .reconnecting: self.counters.feedReconnects += 1
+        case .connecting, .connected, .failed: break
+        }
+        guard !self.observers.isEmpty else { return }
+        let status = self.status()
+        for observer in self.observers.values {
+            observer.feedStateChanged(status)
+        }
     }
 
     private func deliver(_ tick: Tick, now: Int64) {

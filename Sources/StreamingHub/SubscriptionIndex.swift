@@ -158,6 +158,21 @@ public struct SubscriptionIndex<Member: Hashable> {
         return after < before ? .setMode(after) : nil
     }
 
+    /// Every instrument with its broker mode and the number of members (and reservations) per
+    /// mode, for status listings.
+    public func summary() -> [InstrumentSubscriptionSummary] {
+        self.entries.compactMap { instrument, entry in
+            guard let mode = entry.highestMode else { return nil }
+            return InstrumentSubscriptionSummary(
+                instrument: instrument,
+                brokerMode: mode,
+                ltp: entry.counts.0,
+                quote: entry.counts.1,
+                depth: entry.counts.2
+            )
+        }
+    }
+
     /// Calls `body` once per member that should receive a tick of `tickMode`, with the mode to
     /// tag its frame with: the member's highest mode at or below the tick's (reference §5.4).
     public func forEachRecipient(
@@ -178,6 +193,17 @@ public struct SubscriptionIndex<Member: Hashable> {
             try body(entry.members[position], mode)
         }
     }
+}
+
+/// One instrument of the index as status listings show it.
+public struct InstrumentSubscriptionSummary: Sendable, Equatable {
+    public var instrument: Instrument
+    /// The mode the broker streams the instrument at (the highest any subscriber needs).
+    public var brokerMode: SubscriptionMode
+    /// Subscribers per mode.
+    public var ltp: Int
+    public var quote: Int
+    public var depth: Int
 }
 
 extension SubscriptionMode {

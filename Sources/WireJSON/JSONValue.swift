@@ -159,6 +159,31 @@ extension JSONValue {
         if case .object(let value) = self { return value }
         return nil
     }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    /// The value of an integer that fits in `Int`; `nil` for anything else, floats included.
+    public var intValue: Int? {
+        if case .integer(let value) = self { return value.value }
+        return nil
+    }
+
+    /// A number as `Double`, whether it was written as an integer or not.
+    public var numberValue: Double? {
+        switch self {
+        case .integer(let value): return value.value.map(Double.init) ?? Double(value.text)
+        case .double(let value): return value
+        default: return nil
+        }
+    }
 }
 
 /// Python's `repr()` of a `str`: single quotes unless the text contains a single quote and no

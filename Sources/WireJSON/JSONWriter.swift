@@ -110,6 +110,12 @@ extension ByteBuffer {
 
     /// Writes any ``JSONValue`` with `json.dumps` formatting.
     public mutating func writeJSONValue(_ value: JSONValue) {
+        self.writeJSONValue(value, compact: false)
+    }
+
+    /// Writes any ``JSONValue``; `compact` drops the spaces after `,` and `:`, as JSON-lines
+    /// protocols want (one value per line, small enough to read in a terminal).
+    public mutating func writeJSONValue(_ value: JSONValue, compact: Bool) {
         switch value {
         case .null: self.writeStaticString("null")
         case .bool(let flag): self.writeStaticString(flag ? "true" : "false")
@@ -124,17 +130,17 @@ extension ByteBuffer {
         case .array(let values):
             self.writeInteger(UInt8(ascii: "["))
             for (index, element) in values.enumerated() {
-                if index > 0 { self.writeStaticString(", ") }
-                self.writeJSONValue(element)
+                if index > 0 { self.writeStaticString(compact ? "," : ", ") }
+                self.writeJSONValue(element, compact: compact)
             }
             self.writeInteger(UInt8(ascii: "]"))
         case .object(let object):
             self.writeInteger(UInt8(ascii: "{"))
             for (index, entry) in object.entries.enumerated() {
-                if index > 0 { self.writeStaticString(", ") }
+                if index > 0 { self.writeStaticString(compact ? "," : ", ") }
                 self.writeJSONString(entry.key)
-                self.writeStaticString(": ")
-                self.writeJSONValue(entry.value)
+                self.writeStaticString(compact ? ":" : ": ")
+                self.writeJSONValue(entry.value, compact: compact)
             }
             self.writeInteger(UInt8(ascii: "}"))
         }
@@ -152,6 +158,13 @@ extension JSONValue {
     /// The value serialised as `json.dumps` would, as a string.
     public var jsonText: String {
         String(buffer: self.jsonBuffer())
+    }
+
+    /// The value serialised without optional spaces, as a string.
+    public var compactJSONText: String {
+        var buffer = ByteBufferAllocator().buffer(capacity: 256)
+        buffer.writeJSONValue(self, compact: true)
+        return String(buffer: buffer)
     }
 }
 

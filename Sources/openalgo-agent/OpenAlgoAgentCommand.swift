@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import LocalIPCServer
 import Logging
 import NIOCore
 import ProxyServer
@@ -21,7 +22,11 @@ struct OpenAlgoAgentCommand: AsyncParsableCommand {
             Settings come from flags, then OPENALGO_* environment variables, then \
             $XDG_CONFIG_HOME/openalgo/agent.toml, then defaults. Clients authenticate with the key in \
             OPENALGO_API_KEY or ~/.config/openalgo/api-key (generated on first start).
+
+            Local programs and oactl(1) control the agent over a JSON-RPC socket, by default \
+            $XDG_RUNTIME_DIR/openalgo/agent.sock. See openalgo-agent(1) and openalgo-agent.toml(5).
             """,
+        version: AgentVersion.current,
         subcommands: [Serve.self],
         defaultSubcommand: Serve.self
     )
@@ -55,30 +60,37 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The local JSON-RPC socket for oactl and other local programs (default $XDG_RUNTIME_DIR/openalgo/agent.sock).",
+            valueName: "path"
+        ),
+        completion: .file()
+    )
+    var ipcSocket: String?
+
     func run() async throws {
         let environment = currentEnvironment()
-        var bootstrapLogger = Logger(label: "openalgo-agent") { StreamLogHandler.standardError(label: $0) }
-        bootstrapLogger.logLevel = .info
+        let logLevel = LogLevelSwitch(.info)
+        let bootstrapLogger = logLevel.makeLogger(label: "openalgo-agent", handler: StreamLogHandler.standardError(label: "openalgo-agent"))
         let configuration: AgentConfiguration
         let apiKey: APIKeyStore.ResolvedKey
+        let overrides = CommandLineOverrides(
+            host: self.host,
+            port: self.port,
+            broker: self.broker,
+            configurationFile: self.config,
+            logLevel: self.logLevel,
+            ipcSocket: self.ipcSocket
+        )
         do {
-            configuration = try ConfigurationLoader.load(
-                overrides: CommandLineOverrides(
-                    host: self.host,
-                    port: self.port,
-                    broker: self.broker,
-                    configurationFile: self.config,
-                    logLevel: self.logLevel
-                ),
-                environment: environment,
-                logger: bootstrapLogger
-            )
+            configuration = try ConfigurationLoader.load(overrides: overrides, environment: environment, logger: bootstrapLogger)
             apiKey = try APIKeyStore.resolve(environment: environment, logger: bootstrapLogger)
         } catch {
             throw ValidationError(error.message)
         }
-        var logger = bootstrapLogger
-        logger.logLevel = configuration.logLevel
+        logLevel.current = configuration.logLevel
+        let logger = bootstrapLogger
         logger.info(
             "starting",
             metadata: [
@@ -88,11 +100,20 @@ struct Serve: AsyncParsableCommand {
         )
         let runtime: AgentRuntime
         do {
-            runtime = try await AgentRuntime(configuration: configuration, apiKey: apiKey.key, logger: logger)
+            runtime = try await AgentRuntime(
+                configuration: configuration,
+                apiKey: apiKey,
+                logger: logger,
+                reloadSource: ConfigurationSource(overrides: overrides, environment: environment),
+                logLevel: logLevel
+            )
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             logger.critical(
                 "cannot start: \(configuration.proxy.host):\(configuration.proxy.port) is already in use; stop the other server (another openalgo-agent or OpenAlgo's Python WebSocket server) or choose another --port"
             )
+            throw ExitCode(69)
+        } catch let error as IPCServerError {
+            logger.critical("cannot start: \(error)")
             throw ExitCode(69)
         } catch {
             logger.critical("cannot start: \(error)")

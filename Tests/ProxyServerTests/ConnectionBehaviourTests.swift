@@ -139,12 +139,9 @@ extension SocketTests {
 
         @Test("shutdown closes every client with 1001")
         func shutdown() async throws {
-            var configuration = AgentConfiguration()
-            configuration.proxy.port = 0
-            configuration.handleSignals = false
             var logger = Logger(label: "test")
             logger.logLevel = .warning
-            let runtime = try await AgentRuntime(configuration: configuration, apiKey: TestAgent.apiKey, logger: logger)
+            let runtime = try await AgentRuntime(configuration: TestAgent.configuration(), apiKey: TestAgent.resolvedKey, logger: logger)
             let task = Task { try await runtime.run() }
             let client = try TestWebSocketClient(port: runtime.webSocketServer.localAddress.port!)
             try client.authenticate(TestAgent.apiKey)

@@ -31,8 +31,7 @@ struct ConnectionHandlerTests {
                 hub: self.hub,
                 configuration: configuration,
                 verifier: APIKeyVerifier(apiKey: "key"),
-                logger: Logger(label: "test"),
-                firstConnectionNumber: 0
+                logger: Logger(label: "test")
             )
             self.handler = WebSocketConnectionHandler(proxy: proxy)
             self.channel = EmbeddedChannel(handler: self.handler, loop: self.loop)

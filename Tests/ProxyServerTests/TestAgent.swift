@@ -14,6 +14,8 @@ import Glibc
 struct TestAgent {
     static let apiKey = "7f3c0a5e9b1d2c4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6"
 
+    static let resolvedKey = APIKeyStore.ResolvedKey(key: Self.apiKey, source: "test", generated: false, isManaged: false)
+
     let runtime: AgentRuntime
     let task: Task<Void, any Error>
 
@@ -25,6 +27,7 @@ struct TestAgent {
         configuration.proxy.port = 0
         configuration.handleSignals = false
         configuration.brokers["simulator"] = .init(["ticks_per_second": "20", "seed": "7"])
+        configuration.ipcSocketPath = temporarySocketPath()
         modify(&configuration)
         return configuration
     }
@@ -36,7 +39,11 @@ struct TestAgent {
     ) async throws -> Result {
         var logger = Logger(label: "test-agent")
         logger.logLevel = getenv("OPENALGO_TEST_LOG_LEVEL").flatMap { Logger.Level(rawValue: String(cString: $0)) } ?? .warning
-        let runtime = try await AgentRuntime(configuration: configuration, apiKey: Self.apiKey, logger: logger)
+        let runtime = try await AgentRuntime(
+            configuration: configuration,
+            apiKey: Self.resolvedKey,
+            logger: logger
+        )
         let agent = TestAgent(runtime: runtime, task: Task { try await runtime.run() })
         let hub = runtime.hub
         while try await hub.eventLoop.submit({ hub.value.feedState }).get() != .connected {
@@ -68,6 +75,13 @@ struct TestAgent {
         if authenticate { try client.authenticate(Self.apiKey) }
         return client
     }
+}
+
+/// A socket path in a new private directory under /tmp, short enough for `sockaddr_un`.
+func temporarySocketPath() -> String {
+    var template = Array("/tmp/oa-test-XXXXXX".utf8CString)
+    let directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    return directory + "/agent.sock"
 }
 
 /// The resident set size of this process, from /proc.

@@ -30,6 +30,10 @@ struct StreamingHubTests {
             self.flushPending = false
             self.flushes += 1
         }
+
+        func describe() -> SubscriberDescription {
+            SubscriberDescription(kind: .ipc, peer: "test", connectedAt: 0, queuedBytes: 0, droppedFrames: 0)
+        }
     }
 
     final class RecordingFeed: FeedControl {

@@ -1,0 +1,152 @@
+import Brokers
+import LocalIPC
+import LocalIPCServer
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import ProxyServer
+import StreamingHub
+import WireJSON
+
+/// Where a reload reads the configuration again: the same flags and environment as at start.
+public struct ConfigurationSource: Sendable {
+    public var overrides: CommandLineOverrides
+    public var environment: [String: String]
+
+    public init(overrides: CommandLineOverrides, environment: [String: String]) {
+        self.overrides = overrides
+        self.environment = environment
+    }
+}
+
+/// What local clients may ask of the agent beyond the hub: the feed, the API key, a reload.
+final class AgentControl: IPCAgentControl {
+    private let supervisor: FeedSupervisor
+    private let commands: FeedCommandQueue
+    private let hub: NIOLoopBound<StreamingHub>
+    private let webSocketServer: WebSocketServer
+    private let apiKey: NIOLockedValueBox<APIKeyStore.ResolvedKey>
+    private let running: NIOLockedValueBox<AgentConfiguration>
+    private let reloadSource: ConfigurationSource?
+    private let logLevel: LogLevelSwitch?
+    private let logger: Logger
+
+    init(
+        supervisor: FeedSupervisor,
+        commands: FeedCommandQueue,
+        hub: NIOLoopBound<StreamingHub>,
+        webSocketServer: WebSocketServer,
+        apiKey: APIKeyStore.ResolvedKey,
+        running: AgentConfiguration,
+        reloadSource: ConfigurationSource?,
+        logLevel: LogLevelSwitch?,
+        logger: Logger
+    ) {
+        self.supervisor = supervisor
+        self.commands = commands
+        self.hub = hub
+        self.webSocketServer = webSocketServer
+        self.apiKey = NIOLockedValueBox(apiKey)
+        self.running = NIOLockedValueBox(running)
+        self.reloadSource = reloadSource
+        self.logLevel = logLevel
+        self.logger = logger
+    }
+
+    func connectFeed(broker: String?, credentials: [String: String]) async -> Result<Void, RPCError> {
+        let supervisor = self.supervisor
+        return await self.commands.perform { await supervisor.connect(broker: broker, credentials: credentials) }
+            ?? .failure(.notConnected("The agent is shutting down."))
+    }
+
+    func disconnectFeed() async {
+        let supervisor = self.supervisor
+        _ = await self.commands.perform { await supervisor.disconnect() }
+    }
+
+    func apiKey(rotate: Bool) async -> Result<String, RPCError> {
+        let current = self.apiKey.withLockedValue { $0 }
+        guard rotate else { return .success(current.key) }
+        let rotated: APIKeyStore.ResolvedKey
+        do {
+            rotated = try APIKeyStore.rotate(current)
+        } catch {
+            return .failure(.notPermitted(error.message))
+        }
+        self.apiKey.withLockedValue { $0 = rotated }
+        let closed = (try? await self.webSocketServer.rotateAPIKey(to: rotated.key)) ?? 0
+        self.logger.notice("API key rotated", metadata: ["file": "\(rotated.source)", "clients_closed": "\(closed)"])
+        return .success(rotated.key)
+    }
+
+    func reload() async -> Result<JSONValue, RPCError> {
+        guard let source = self.reloadSource else {
+            return .failure(.notPermitted("This agent was started without a configuration source to reload."))
+        }
+        let fresh: AgentConfiguration
+        do {
+            fresh = try ConfigurationLoader.load(overrides: source.overrides, environment: source.environment, logger: self.logger)
+        } catch {
+            self.logger.error("configuration reload failed; keeping the running configuration", metadata: ["error": "\(error.message)"])
+            return .failure(.invalidParams(field: "configuration", "The configuration was not reloaded: \(error.message)"))
+        }
+        let previous = self.running.withLockedValue { $0 }
+        let changes = ConfigurationChanges(from: previous, to: fresh)
+        if let logLevel = self.logLevel { logLevel.current = fresh.logLevel }
+        let hub = self.hub
+        try? await hub.eventLoop.submit { hub.value.setLTPThrottle(fresh.ltpThrottle) }.get()
+        try? await self.webSocketServer.updateLimits(from: fresh.proxy)
+        self.supervisor.updateBrokerSettings(fresh.brokers)
+        self.running.withLockedValue { running in
+            var applied = fresh
+            applied.proxy.host = running.proxy.host
+            applied.proxy.port = running.proxy.port
+            applied.proxy.socketSendBufferBytes = running.proxy.socketSendBufferBytes
+            applied.broker = running.broker
+            applied.ipcSocketPath = running.ipcSocketPath
+            running = applied
+        }
+        self.logger.notice(
+            "configuration reloaded",
+            metadata: [
+                "applied": "\(changes.applied.joined(separator: ","))",
+                "requires_restart": "\(changes.requiresRestart.joined(separator: ","))",
+            ]
+        )
+        return .success(
+            .object([
+                "file": fresh.configurationFile.map { .string($0) } ?? .null,
+                "applied": .array(changes.applied.map { .string($0) }),
+                "requires_restart": .array(changes.requiresRestart.map { .string($0) }),
+            ])
+        )
+    }
+}
+
+/// Which settings a reload changed, split into those applied live and those that wait for a restart.
+struct ConfigurationChanges: Equatable {
+    var applied: [String] = []
+    var requiresRestart: [String] = []
+
+    init(from old: AgentConfiguration, to new: AgentConfiguration) {
+        func compare(_ key: String, _ changed: Bool, live: Bool) {
+            guard changed else { return }
+            if live { self.applied.append(key) } else { self.requiresRestart.append(key) }
+        }
+        compare("log_level", old.logLevel != new.logLevel, live: true)
+        compare("ltp_throttle_ms", old.ltpThrottle != new.ltpThrottle, live: true)
+        compare("ping_interval", old.proxy.pingInterval != new.proxy.pingInterval, live: true)
+        compare("ping_timeout", old.proxy.pingTimeout != new.proxy.pingTimeout, live: true)
+        compare("auth_timeout", old.proxy.authTimeout != new.proxy.authTimeout, live: true)
+        compare("max_clients", old.proxy.maxClients != new.proxy.maxClients, live: true)
+        compare("outbox_budget_bytes", old.proxy.outboxBudgetBytes != new.proxy.outboxBudgetBytes, live: true)
+        compare("unwritable_deadline", old.proxy.unwritableDeadline != new.proxy.unwritableDeadline, live: true)
+        compare("user_id", old.proxy.userID != new.proxy.userID, live: true)
+        compare("brokers", old.brokers != new.brokers, live: true)
+        compare("host", old.proxy.host != new.proxy.host, live: false)
+        compare("port", old.proxy.port != new.proxy.port, live: false)
+        compare("send_buffer_bytes", old.proxy.socketSendBufferBytes != new.proxy.socketSendBufferBytes, live: false)
+        compare("broker", old.broker != new.broker, live: false)
+        compare("ipc_socket", old.ipcSocketPath != new.ipcSocketPath, live: false)
+    }
+}
