@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "LocalIPC", targets: ["LocalIPC"]),
         .library(name: "LocalIPCServer", targets: ["LocalIPCServer"]),
         .library(name: "Agent", targets: ["Agent"]),
+        .executable(name: "oactl", targets: ["oactl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -120,6 +121,19 @@ let package = Package(
             dependencies: [
                 "Agent", "ProxyServer",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "OactlSupport",
+            dependencies: ["LocalIPC", "MarketData", "WireJSON"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "oactl",
+            dependencies: [
+                "OactlSupport", "LocalIPC", "MarketData", "WireJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

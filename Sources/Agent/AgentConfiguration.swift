@@ -24,6 +24,8 @@ public struct AgentConfiguration: Sendable {
     public var handleSignals = true
     /// The local JSON-RPC socket (`ipc_socket`, `--ipc-socket`); by default in the session's runtime directory.
     public var ipcSocketPath: String
+    /// Market data held for a local client that is not reading (`ipc_budget_bytes`), before it gets `closing`.
+    public var ipcOutboxBudgetBytes = 4 << 20
 
     public init() {
         var environment: [String: String] = [:]

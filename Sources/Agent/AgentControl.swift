@@ -148,5 +148,6 @@ struct ConfigurationChanges: Equatable {
         compare("send_buffer_bytes", old.proxy.socketSendBufferBytes != new.proxy.socketSendBufferBytes, live: false)
         compare("broker", old.broker != new.broker, live: false)
         compare("ipc_socket", old.ipcSocketPath != new.ipcSocketPath, live: false)
+        compare("ipc_budget_bytes", old.ipcOutboxBudgetBytes != new.ipcOutboxBudgetBytes, live: false)
     }
 }

@@ -79,6 +79,8 @@ public final class AgentRuntime: Sendable {
             )
             var ipcConfiguration = IPCServerConfiguration(socketPath: configuration.ipcSocketPath)
             ipcConfiguration.agentVersion = "openalgo-agent/\(AgentVersion.current)"
+            ipcConfiguration.outboxBudgetBytes = configuration.ipcOutboxBudgetBytes
+            ipcConfiguration.unwritableDeadline = configuration.proxy.unwritableDeadline
             self.ipcServer = try await IPCServer.bind(configuration: ipcConfiguration, hub: hub, control: control, logger: logger)
             let feedService = FeedService(supervisor: supervisor, commands: commands, logger: logger)
             self.serviceGroup = ServiceGroup(

@@ -46,6 +46,7 @@ public enum ConfigurationLoader {
     public static let topLevelKeys = [
         "host", "port", "broker", "ping_interval", "ping_timeout", "auth_timeout", "max_clients", "ltp_throttle_ms",
         "log_level", "user_id", "outbox_budget_bytes", "unwritable_deadline", "send_buffer_bytes", "ipc_socket",
+        "ipc_budget_bytes",
     ]
 
     struct Setting {
@@ -156,6 +157,7 @@ public enum ConfigurationLoader {
             case "user_id": configuration.proxy.userID = try parser.nonEmpty()
             case "log_level": configuration.logLevel = try parser.logLevel()
             case "ipc_socket": configuration.ipcSocketPath = try parser.socketPath()
+            case "ipc_budget_bytes": configuration.ipcOutboxBudgetBytes = try parser.integer(in: 4096...(1 << 32))
             default: logger.warning("ignoring unknown configuration key", metadata: ["key": "\(key)", "from": "\(setting.origin)"])
             }
         }

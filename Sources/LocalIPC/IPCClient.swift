@@ -302,3 +302,14 @@ public final class IPCClient {
 
 @available(*, unavailable)
 extension IPCClient: Sendable {}
+
+extension IPCMessage {
+    /// The message as the JSON-RPC object it came as (compact on output), for `--raw` printing.
+    public var lineJSON: JSONValue {
+        switch self {
+        case .reply(let id, .success(let result)): return RPCReply.result(id: id, result)
+        case .reply(let id, .failure(let error)): return RPCReply.error(id: id, error)
+        case .event(let method, let params): return .object(["jsonrpc": "2.0", "method": .string(method), "params": params])
+        }
+    }
+}

@@ -336,34 +336,50 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
     }
 
     private func unsubscribe(_ params: JSONObject) throws(RPCError) -> JSONValue {
-        if try IPCParams.bool(params, "all") {
-            let removed = self.hub.unsubscribeAll(self)
-            for (instrument, mode) in removed {
-                self.sendSubscriptionUpdate(.unsubscribed, instrument, mode)
-            }
-            return .object([
-                "successful": .array(removed.map { $0.instrument.json(["mode": .string($0.mode.label)]) }), "failed": [],
-            ])
-        }
-        let instruments = try IPCParams.instruments(params)
+        let all = try IPCParams.bool(params, "all")
+        let instruments = all ? [] : try IPCParams.instruments(params)
         let mode = try IPCParams.mode(params)
-        let held = self.hub.subscriptions(of: self)
+        let targets = try self.unsubscribeTargets(try IPCParams.optionalString(params, "client"))
         var successful: [JSONValue] = []
         var failed: [JSONValue] = []
-        for instrument in instruments {
-            let modes = held.filter { $0.instrument == instrument && (mode == nil || $0.mode == mode) }.map(\.mode)
-            guard !modes.isEmpty else {
-                let what = mode.map { "\(instrument) in \($0.label) mode" } ?? "\(instrument)"
-                failed.append(instrument.json(["message": .string("Not subscribed to \(what).")]))
-                continue
+        var matched = Set<Instrument>()
+        for target in targets {
+            let held = self.hub.subscriptions(of: target)
+            let chosen = held.filter { entry in
+                (all || instruments.contains(entry.instrument)) && (mode == nil || entry.mode == mode)
             }
-            for held in modes {
-                self.hub.unsubscribe(self, from: instrument, mode: held)
-                self.sendSubscriptionUpdate(.unsubscribed, instrument, held)
-                successful.append(instrument.json(["mode": .string(held.label)]))
+            for (instrument, heldMode) in chosen {
+                self.hub.unsubscribe(target, from: instrument, mode: heldMode)
+                matched.insert(instrument)
+                (target as? IPCConnectionHandler)?.sendSubscriptionUpdate(.unsubscribed, instrument, heldMode)
+                var extra: JSONObject = ["mode": .string(heldMode.label)]
+                if target !== self { extra["client"] = .string(target.subscriberID.description) }
+                successful.append(instrument.json(extra))
             }
         }
+        for instrument in instruments where !matched.contains(instrument) {
+            let what = mode.map { "\(instrument) in \($0.label) mode" } ?? "\(instrument)"
+            failed.append(instrument.json(["message": .string("Not subscribed to \(what).")]))
+        }
         return .object(["successful": .array(successful), "failed": .array(failed)])
+    }
+
+    /// Whose subscriptions `ws_unsubscribe` changes: this connection's; with `client`, another
+    /// client's (`client-7`) or every local client's (`ipc`), for `oactl unsubscribe`.
+    private func unsubscribeTargets(_ client: String?) throws(RPCError) -> [any MarketDataSubscriber] {
+        guard let client else { return [self] }
+        if client == "ipc" {
+            return self.server.connections.values.sorted { $0.subscriberID.rawValue < $1.subscriberID.rawValue }
+        }
+        guard client.hasPrefix("client-"), let number = UInt64(client.dropFirst("client-".count)),
+            let target = self.hub.subscriber(withID: SubscriberID(rawValue: number))
+        else {
+            throw .invalidParams(
+                field: "client",
+                "No client '\(client)'; `oactl clients` lists them (e.g. client-7), or use \"ipc\" for every local client."
+            )
+        }
+        return [target]
     }
 
     private func subscriptionsJSON() -> JSONValue {
@@ -435,7 +451,7 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
         self.context?.flush()
     }
 
-    private func sendSubscriptionUpdate(_ action: BrokerSubscriptionUpdate.Action, _ instrument: Instrument, _ mode: SubscriptionMode) {
+    func sendSubscriptionUpdate(_ action: BrokerSubscriptionUpdate.Action, _ instrument: Instrument, _ mode: SubscriptionMode) {
         let update = BrokerSubscriptionUpdate(action: action, instrument: instrument, mode: mode)
         self.writeControl(RPCReply.notification(.subscriptionUpdate, Self.subscriptionUpdateJSON(update, scope: "connection")))
         self.context?.flush()

@@ -24,7 +24,7 @@ public struct LatencySummary: Sendable, Equatable {
         for (index, bucketCount) in self.buckets.enumerated() {
             seen += bucketCount
             if seen >= max(target, 1) {
-                return index == self.buckets.count - 1 ? self.maximumMilliseconds : Int64(1) << index
+                return index == self.buckets.count - 1 ? self.maximumMilliseconds : min(Int64(1) << index, self.maximumMilliseconds)
             }
         }
         return self.maximumMilliseconds

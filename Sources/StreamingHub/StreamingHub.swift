@@ -119,6 +119,11 @@ public final class StreamingHub {
         }
     }
 
+    /// The registered subscriber with `id`, if it is still connected.
+    public func subscriber(withID id: SubscriberID) -> (any MarketDataSubscriber)? {
+        self.clients[id]?.subscriber
+    }
+
     /// A new subscriber id, unique across the WebSocket and local servers.
     public func makeSubscriberID() -> SubscriberID {
         self.nextSubscriberNumber += 1

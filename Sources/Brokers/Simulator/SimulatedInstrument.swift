@@ -39,7 +39,7 @@ struct SimulatedInstrument {
         let close = Self.roundToTick(Self.basePrice(for: instrument, random: &self.random))
         self.previousClose = close
         let gap = Self.roundToTick(close * (self.random.nextUnit() - 0.5) * 0.01)
-        self.price = max(Self.tickSize, close + gap)
+        self.price = Self.roundToTick(max(Self.tickSize, close + gap))
         self.open = self.price
         self.high = self.price
         self.low = self.price

@@ -1,0 +1,615 @@
+import ArgumentParser
+import LocalIPC
+import MarketData
+import OactlSupport
+import WireJSON
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct OactlCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "oactl",
+        abstract: "Control openalgo-agent and stream its market data from the shell.",
+        discussion: """
+            oactl talks to a running openalgo-agent over its local JSON-RPC socket \
+            ($XDG_RUNTIME_DIR/openalgo/agent.sock unless --socket or OPENALGO_AGENT_SOCKET says otherwise). \
+            Symbols are written EXCHANGE:SYMBOL, e.g. NSE:RELIANCE, NSE_INDEX:NIFTY, NFO:NIFTY28DEC2425000CE.
+
+            Output is a table on a terminal and JSON (one object per line) when piped or with --json.
+
+            Exit status: 0 ok, 1 the agent answered with an error, 64 usage error, 69 agent not running, \
+            75 timeout, 77 permission refused, 130 interrupted.
+            """,
+        version: "0.3.0",
+        subcommands: [
+            Status.self, Subscribe.self, Unsubscribe.self, Connect.self, Disconnect.self, Clients.self, Subscriptions.self,
+            Metrics.self, APIKey.self, Reload.self, Call.self, Events.self,
+        ]
+    )
+
+    /// The same options before the command name (`oactl --socket PATH status`).
+    @OptionGroup var options: GlobalOptions
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp("The agent's socket (default $OPENALGO_AGENT_SOCKET, then $XDG_RUNTIME_DIR/openalgo/agent.sock).", valueName: "path"),
+        completion: .file()
+    )
+    var socket: String?
+
+    @Flag(help: "Print JSON (one object per line) instead of tables.")
+    var json = false
+
+    @Option(help: ArgumentHelp("How long to wait for the agent's answers, e.g. 5s, 500ms (default 5s).", valueName: "duration"))
+    var timeout: String?
+
+    func timeoutDuration() throws -> Duration {
+        do {
+            return try DurationArgument.parse(self.timeout ?? "5s")
+        } catch {
+            throw ValidationError("--timeout: \(error)")
+        }
+    }
+
+    /// These options, completed by those given before the command name.
+    func merged(with outer: GlobalOptions) -> GlobalOptions {
+        var merged = self
+        merged.socket = self.socket ?? outer.socket
+        merged.json = self.json || outer.json
+        merged.timeout = self.timeout ?? outer.timeout
+        return merged
+    }
+
+    /// Connects, runs `body`, and turns failures into the documented exit statuses.
+    func withClient<Result>(_ body: (IPCClient) throws -> Result) throws -> Result {
+        let path = IPCSocketPath.resolve(explicit: self.socket, environment: processEnvironment())
+        do {
+            let client = try IPCClient(path: path, timeout: try self.timeoutDuration())
+            defer { client.close() }
+            return try body(client)
+        } catch let error as IPCClientError {
+            let (status, message) = ExitStatus.of(error)
+            Output.error("oactl: \(message)")
+            throw ExitCode(status)
+        }
+    }
+
+    /// Whether to print JSON: asked for, or stdout is not a terminal.
+    var wantsJSON: Bool { self.json || isatty(STDOUT_FILENO) == 0 }
+}
+
+func processEnvironment() -> [String: String] {
+    var result: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let equals = text.firstIndex(of: "=") {
+            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        pointer += 1
+    }
+    return result
+}
+
+func instruments(_ texts: [String]) throws -> [Instrument] {
+    do {
+        return try texts.map { text throws(CommandLineValueError) in try InstrumentArgument.parse(text) }
+    } catch {
+        throw ValidationError("invalid symbol: \(error)")
+    }
+}
+
+extension Instrument {
+    var json: JSONValue { .object(["symbol": .string(self.symbol), "exchange": .string(self.exchange)]) }
+}
+
+// MARK: Commands
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the agent, its feed, clients and subscriptions.")
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    func run() throws {
+        let status = try self.options.withClient { try $0.call(IPCMethod.status.rawValue) }
+        if self.options.wantsJSON {
+            Output.line(status.compactJSONText)
+            return
+        }
+        let object = status.objectValue ?? JSONObject()
+        let path = IPCSocketPath.resolve(explicit: self.options.socket, environment: processEnvironment())
+        var feed = "\(object["broker"]?.stringValue ?? "?"): \(object["state"]?.stringValue ?? "?")"
+        if let reason = object["reason"]?.stringValue { feed += " (\(reason))" }
+        if let attempt = object["reconnect_attempt"]?.intValue, attempt > 0 { feed += ", attempt \(attempt)" }
+        if let age = object["last_tick_age_ms"]?.intValue { feed += ", last tick \(Format.age(milliseconds: age)) ago" }
+        let clients = object["clients"]?.objectValue
+        Output.table([
+            [
+                "Agent",
+                "\(object["agent"]?.stringValue ?? "?"), pid \(object["pid"]?.intValue ?? 0), up \(Format.age(milliseconds: (object["uptime_s"]?.intValue ?? 0) * 1000))",
+            ],
+            ["Feed", feed],
+            ["Clients", "\(clients?["websocket"]?.intValue ?? 0) WebSocket, \(clients?["ipc"]?.intValue ?? 0) local"],
+            ["Instruments", "\(object["subscriptions_count"]?.intValue ?? 0) streamed, \(object["subscriptions"]?.intValue ?? 0) subscriptions"],
+            ["Socket", path],
+        ])
+    }
+}
+
+struct Subscribe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stream market data: a live table on a terminal, JSON lines when piped.",
+        discussion: """
+            Prints the latest known tick of each symbol first, then every update. Stops after --count \
+            messages or --duration, on Ctrl-C (exit 130), or quietly when the reader of a pipe goes away.
+
+            Examples:
+              oactl subscribe NSE:RELIANCE NSE:TCS --mode Quote
+              oactl subscribe NSE_INDEX:NIFTY --mode LTP --json | jq .data.ltp
+              oactl subscribe NSE:INFY --mode Depth --count 5
+            """
+    )
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    @Argument(help: ArgumentHelp("Symbols as EXCHANGE:SYMBOL.", valueName: "symbol"))
+    var symbols: [String]
+
+    @Option(help: "LTP, Quote or Depth.", completion: .list(["LTP", "Quote", "Depth"]))
+    var mode = "Quote"
+
+    @Option(help: "Book levels in Depth mode: 5, 20, 30 or 50.")
+    var depth = 5
+
+    @Option(help: "Stop after this many market_data messages.")
+    var count: Int?
+
+    @Option(help: ArgumentHelp("Stop after this long, e.g. 30s, 2m.", valueName: "duration"))
+    var duration: String?
+
+    @Flag(help: "Print every message from the agent (replies and status events too) as JSON lines.")
+    var raw = false
+
+    func validate() throws {
+        guard !self.symbols.isEmpty else { throw ValidationError("give at least one symbol, e.g. NSE:RELIANCE") }
+        _ = try instruments(self.symbols)
+        do {
+            _ = try ModeArgument.parse(self.mode)
+        } catch {
+            throw ValidationError("--mode: \(error)")
+        }
+        guard [5, 20, 30, 50].contains(self.depth) else { throw ValidationError("--depth must be 5, 20, 30 or 50") }
+        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if let duration {
+            do {
+                _ = try DurationArgument.parse(duration)
+            } catch {
+                throw ValidationError("--duration: \(error)")
+            }
+        }
+    }
+
+    func run() throws {
+        let instruments = try instruments(self.symbols)
+        let mode = try ModeArgument.parse(self.mode)
+        let stopAfter = try self.duration.map { try DurationArgument.parse($0) }
+        let json = self.raw || self.options.wantsJSON
+        try self.options.withClient { client in
+            Stream.prepareSignals()
+            let params: JSONObject = [
+                "symbols": .array(instruments.map(\.json)), "mode": .string(mode.label), "depth": .int(self.depth),
+            ]
+            let reply = try client.call(IPCMethod.wsSubscribe.rawValue, params: params)
+            if self.raw { Output.line(RPCReply.result(id: .integer(1), reply).compactJSONText) }
+            let entries = reply.objectValue?["subscriptions"]?.arrayValue ?? []
+            var accepted = 0
+            for entry in entries {
+                let object = entry.objectValue
+                if object?["status"]?.stringValue == "success" {
+                    accepted += 1
+                } else {
+                    Output.error(
+                        "oactl: \(object?["exchange"]?.stringValue ?? "?"):\(object?["symbol"]?.stringValue ?? "?"): \(object?["message"]?.stringValue ?? "refused")"
+                    )
+                }
+            }
+            guard accepted > 0 else { throw ExitCode(ExitStatus.agentError) }
+            var view: LiveTable? = json ? nil : LiveTable(board: TickBoard(instruments: instruments, depthLevels: self.depth))
+            let outcome = try Stream.run(client: client, duration: stopAfter) { message in
+                switch message {
+                case .event(let method, let params) where method == IPCEvent.marketData.rawValue:
+                    if self.raw {
+                        Output.line(RPCReply.notification(.marketData, params).compactJSONText)
+                    } else if json {
+                        Output.line(params.compactJSONText)
+                    } else {
+                        view?.update(params)
+                    }
+                    return true
+                case .event(let method, let params):
+                    if self.raw { Output.line(IPCMessage.event(method: method, params: params).lineJSON.compactJSONText) }
+                    if method == IPCEvent.closing.rawValue {
+                        Output.error("oactl: the agent closed the stream: \(params.objectValue?["message"]?.stringValue ?? "")")
+                    }
+                    return false
+                case .reply:
+                    if self.raw { Output.line(message.lineJSON.compactJSONText) }
+                    return false
+                }
+            } tick: {
+                view?.redrawIfDue()
+            } stopAt: { delivered in
+                self.count.map { delivered >= $0 } ?? false
+            }
+            view?.finish()
+            try outcome.exit()
+        }
+    }
+}
+
+struct Unsubscribe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop streaming symbols to local clients (all of them, or the one given with --client).",
+        discussion: """
+            Each oactl subscribe has its own connection and stops its stream when it exits; this command \
+            is for the others: it removes subscriptions held by local clients (or by one client, local or \
+            WebSocket, named by its id from `oactl clients`).
+            """
+    )
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    @Argument(help: ArgumentHelp("Symbols as EXCHANGE:SYMBOL.", valueName: "symbol"))
+    var symbols: [String] = []
+
+    @Option(help: "Only this mode (LTP, Quote or Depth); default every mode.")
+    var mode: String?
+
+    @Flag(help: "Every subscription of the targeted clients.")
+    var all = false
+
+    @Option(help: ArgumentHelp("The client to act on, as `oactl clients` lists it (e.g. client-7).", valueName: "id"))
+    var client: String?
+
+    func validate() throws {
+        guard self.all != !self.symbols.isEmpty else { throw ValidationError("give symbols or --all (not both)") }
+        _ = try instruments(self.symbols)
+        if let mode {
+            do {
+                _ = try ModeArgument.parse(mode)
+            } catch {
+                throw ValidationError("--mode: \(error)")
+            }
+        }
+    }
+
+    func run() throws {
+        var params: JSONObject = ["client": .string(self.client ?? "ipc")]
+        if self.all {
+            params["all"] = true
+        } else {
+            params["symbols"] = .array(try instruments(self.symbols).map(\.json))
+            if let mode { params["mode"] = .string(try ModeArgument.parse(mode).label) }
+        }
+        let result = try self.options.withClient { try $0.call(IPCMethod.wsUnsubscribe.rawValue, params: params) }
+        if self.options.wantsJSON {
+            Output.line(result.compactJSONText)
+            return
+        }
+        let object = result.objectValue
+        for entry in object?["successful"]?.arrayValue ?? [] {
+            let item = entry.objectValue
+            Output.line("unsubscribed \(Format.instrument(entry)) \(item?["mode"]?.stringValue ?? "") (\(item?["client"]?.stringValue ?? ""))")
+        }
+        for entry in object?["failed"]?.arrayValue ?? [] {
+            Output.error("oactl: \(Format.instrument(entry)): \(entry.objectValue?["message"]?.stringValue ?? "failed")")
+        }
+        if (object?["successful"]?.arrayValue ?? []).isEmpty { throw ExitCode(ExitStatus.agentError) }
+    }
+}
+
+struct Connect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Connect the broker feed (or switch it to another broker) for every client.",
+        discussion: """
+            Examples:
+              oactl connect                 # reconnect the configured broker
+              oactl connect simulator
+              oactl connect zerodha --credential access_token=...
+            """
+    )
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    @Argument(help: "The broker (default: the configured one).")
+    var broker: String?
+
+    @Option(name: .customLong("credential"), help: ArgumentHelp("A credential field, KEY=VALUE; repeatable.", valueName: "key=value"))
+    var credentials: [String] = []
+
+    func validate() throws {
+        for credential in self.credentials where !credential.contains("=") || credential.hasPrefix("=") {
+            throw ValidationError("--credential '\(credential)' is not KEY=VALUE")
+        }
+    }
+
+    func run() throws {
+        var params = JSONObject()
+        if let broker { params["broker"] = .string(broker) }
+        if !self.credentials.isEmpty {
+            var fields = JSONObject()
+            for credential in self.credentials {
+                let equals = credential.firstIndex(of: "=")!
+                fields[String(credential[..<equals])] = .string(String(credential[credential.index(after: equals)...]))
+            }
+            params["credentials"] = .object(fields)
+        }
+        let status = try self.options.withClient { client in
+            client.timeout = max(client.timeout ?? .seconds(60), .seconds(60))
+            return try client.call(IPCMethod.wsConnect.rawValue, params: params)
+        }
+        Output.status(status, json: self.options.wantsJSON)
+    }
+}
+
+struct Disconnect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop the broker feed for every client; subscriptions resume on the next connect."
+    )
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    func run() throws {
+        let status = try self.options.withClient { try $0.call(IPCMethod.wsDisconnect.rawValue) }
+        Output.status(status, json: self.options.wantsJSON)
+    }
+}
+
+struct Clients: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List WebSocket and local clients.")
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    func run() throws {
+        let result = try self.options.withClient { try $0.call(IPCMethod.clients.rawValue) }
+        if self.options.wantsJSON {
+            Output.line(result.compactJSONText)
+            return
+        }
+        var rows = [["ID", "KIND", "PEER", "NAME", "CONNECTED", "SUBSCRIPTIONS", "QUEUED", "DROPPED"]]
+        for entry in result.objectValue?["clients"]?.arrayValue ?? [] {
+            let client = entry.objectValue ?? JSONObject()
+            let subscriptions = client["subscriptions"]?.arrayValue ?? []
+            let connected = Double(client["connected_at"]?.intValue ?? 0)
+            rows.append([
+                client["id"]?.stringValue ?? "?",
+                client["kind"]?.stringValue ?? "?",
+                client["peer"]?.stringValue ?? "?",
+                client["name"]?.stringValue ?? "-",
+                Format.age(milliseconds: Int(Format.nowMilliseconds() - connected)) + " ago",
+                String(subscriptions.count),
+                String(client["queued_bytes"]?.intValue ?? 0),
+                String(client["dropped"]?.intValue ?? 0),
+            ])
+        }
+        Output.table(rows, header: true)
+    }
+}
+
+struct Subscriptions: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List what the feed streams, with subscriber counts per mode.")
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    func run() throws {
+        let result = try self.options.withClient { try $0.call(IPCMethod.subscriptions.rawValue) }
+        if self.options.wantsJSON {
+            Output.line(result.compactJSONText)
+            return
+        }
+        var rows = [["SYMBOL", "FEED MODE", "LTP", "QUOTE", "DEPTH"]]
+        for entry in result.objectValue?["agent"]?.arrayValue ?? [] {
+            let object = entry.objectValue ?? JSONObject()
+            let counts = object["subscribers"]?.objectValue
+            rows.append([
+                Format.instrument(entry),
+                object["mode"]?.stringValue ?? "?",
+                String(counts?["LTP"]?.intValue ?? 0),
+                String(counts?["Quote"]?.intValue ?? 0),
+                String(counts?["Depth"]?.intValue ?? 0),
+            ])
+        }
+        if rows.count == 1 {
+            Output.line("No subscriptions.")
+            return
+        }
+        Output.table(rows, header: true)
+    }
+}
+
+struct Metrics: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show counters: ticks in, frames out, drops, reconnects, feed latency.")
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    func run() throws {
+        let result = try self.options.withClient { try $0.call(IPCMethod.metrics.rawValue) }
+        if self.options.wantsJSON {
+            Output.line(result.compactJSONText)
+            return
+        }
+        var rows: [[String]] = []
+        func add(_ prefix: String, _ object: JSONObject) {
+            for entry in object.entries {
+                if let nested = entry.value.objectValue {
+                    add(prefix + entry.key + ".", nested)
+                } else {
+                    rows.append([prefix + entry.key, entry.value.compactJSONText])
+                }
+            }
+        }
+        add("", result.objectValue ?? JSONObject())
+        Output.table(rows)
+    }
+}
+
+struct APIKey: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api-key",
+        abstract: "Print the API key WebSocket clients authenticate with.",
+        discussion: "With --rotate, a new key replaces it and clients that authenticated with the old one are disconnected."
+    )
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    @Flag(help: "Replace the key with a new random one.")
+    var rotate = false
+
+    func run() throws {
+        let result = try self.options.withClient { try $0.call(IPCMethod.apiKey.rawValue, params: ["rotate": .bool(self.rotate)]) }
+        if self.options.json {
+            Output.line(result.compactJSONText)
+        } else {
+            Output.line(result.objectValue?["api_key"]?.stringValue ?? "")
+        }
+    }
+}
+
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Re-read the agent's configuration (like SIGHUP).")
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    func run() throws {
+        let result = try self.options.withClient { try $0.call(IPCMethod.reload.rawValue) }
+        if self.options.wantsJSON {
+            Output.line(result.compactJSONText)
+            return
+        }
+        let object = result.objectValue
+        let applied = (object?["applied"]?.arrayValue ?? []).compactMap(\.stringValue)
+        let restart = (object?["requires_restart"]?.arrayValue ?? []).compactMap(\.stringValue)
+        Output.line("reloaded \(object?["file"]?.stringValue ?? "(no configuration file)")")
+        Output.line("applied: \(applied.isEmpty ? "nothing changed" : applied.joined(separator: ", "))")
+        if !restart.isEmpty { Output.line("needs a restart: \(restart.joined(separator: ", "))") }
+    }
+}
+
+struct Call: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send one JSON-RPC request and print its result (as JSON).",
+        discussion: """
+            Examples:
+              oactl call status
+              oactl call ws_subscribe '{"symbols":[{"symbol":"RELIANCE","exchange":"NSE"}],"mode":"LTP"}'
+            """
+    )
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    @Argument(help: "The method, e.g. status.", completion: .list(IPCMethod.allCases.map(\.rawValue)))
+    var method: String
+
+    @Argument(help: "The params, as a JSON object.")
+    var params: String?
+
+    func validate() throws {
+        _ = try self.parsedParams()
+    }
+
+    private func parsedParams() throws -> JSONObject {
+        guard let params else { return JSONObject() }
+        guard let object = (try? JSONParser.parse(params))?.objectValue else {
+            throw ValidationError("params must be a JSON object, e.g. '{\"rotate\":false}'")
+        }
+        return object
+    }
+
+    func run() throws {
+        let params = try self.parsedParams()
+        let result = try self.options.withClient { try $0.call(self.method, params: params) }
+        Output.line(result.compactJSONText)
+    }
+}
+
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the agent's events (feed status, subscription changes) as JSON lines.",
+        discussion: "Add --market-data to include the market data of subscriptions made with --symbol."
+    )
+
+    @OptionGroup var localOptions: GlobalOptions
+    @ParentCommand var root: OactlCommand
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+
+    @Option(
+        name: .customLong("event"),
+        help: "An event to receive: ws_connection_status, ws_subscription_update (default both); repeatable.",
+        completion: .list(IPCEvent.optional.map(\.rawValue))
+    )
+    var events: [String] = []
+
+    @Option(help: "Stop after this many events.")
+    var count: Int?
+
+    @Option(help: ArgumentHelp("Stop after this long, e.g. 30s.", valueName: "duration"))
+    var duration: String?
+
+    func validate() throws {
+        for event in self.events where !IPCEvent.optional.map(\.rawValue).contains(event) {
+            throw ValidationError("--event '\(event)' is not one of \(IPCEvent.optional.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let duration {
+            do {
+                _ = try DurationArgument.parse(duration)
+            } catch {
+                throw ValidationError("--duration: \(error)")
+            }
+        }
+    }
+
+    func run() throws {
+        let names = self.events.isEmpty ? IPCEvent.optional.map(\.rawValue) : self.events
+        let stopAfter = try self.duration.map { try DurationArgument.parse($0) }
+        try self.options.withClient { client in
+            Stream.prepareSignals()
+            try client.call(IPCMethod.eventsSubscribe.rawValue, params: ["events": .array(names.map { .string($0) })])
+            let outcome = try Stream.run(client: client, duration: stopAfter) { message in
+                guard case .event = message else { return false }
+                Output.line(message.lineJSON.compactJSONText)
+                return true
+            } tick: {
+            } stopAt: { delivered in
+                self.count.map { delivered >= $0 } ?? false
+            }
+            try outcome.exit()
+        }
+    }
+}
