@@ -191,7 +191,7 @@ let package = Package(
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
-                "ProxyServer", "Agent", "Brokers", "StreamingHub", "WireJSON", "MarketData",
+                "ProxyServer", "Agent", "Brokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -199,6 +199,20 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "LocalIPCTests",
+            dependencies: [
+                "LocalIPC", "LocalIPCServer", "MarketData", "WireJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "OactlSupportTests",
+            dependencies: ["OactlSupport", "MarketData", "WireJSON"],
             swiftSettings: testSettings
         ),
         .testTarget(

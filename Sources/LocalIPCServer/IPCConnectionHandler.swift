@@ -632,18 +632,20 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
         self.hub.removeObserver(self)
         self.hub.remove(self)
         context.writeAndFlush(self.wrapOutboundOut(self.line(RPCReply.notification(.closing, .object(params)))), promise: nil)
-        self.closeAfterWrites()
+        // A reader that resumes within the grace period still learns why it is being dropped; no
+        // market data is taken meanwhile, so the wait costs no memory.
+        self.closeAfterWrites(grace: .seconds(5))
     }
 
-    /// Closes once what is written has left, or after 250 ms when a reader that takes nothing
+    /// Closes once what is written has left, or after `grace` when a reader that takes nothing
     /// keeps it from leaving.
-    private func closeAfterWrites() {
+    private func closeAfterWrites(grace: TimeAmount = .milliseconds(250)) {
         guard let context else { return }
         let loopContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(self.wrapOutboundOut(self.allocator.buffer(capacity: 0))).whenComplete { _ in
             loopContext.value.close(promise: nil)
         }
-        self.closeDeadline = context.eventLoop.scheduleTask(in: .milliseconds(250)) {
+        self.closeDeadline = context.eventLoop.scheduleTask(in: grace) {
             loopContext.value.close(promise: nil)
         }
     }

@@ -123,6 +123,11 @@ enum Stream {
     static func prepareSignals() {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGINT) { _ in interruptRequested = 1 }
+        // A parent may have started us with SIGINT blocked (the mask survives exec); Ctrl-C must work.
+        var interrupt = sigset_t()
+        sigemptyset(&interrupt)
+        sigaddset(&interrupt, SIGINT)
+        sigprocmask(SIG_UNBLOCK, &interrupt, nil)
     }
 
     private enum Read {

@@ -1,5 +1,6 @@
 import Agent
 import Brokers
+import LocalIPC
 import Logging
 import NIOCore
 import ProxyServer
@@ -35,14 +36,17 @@ struct TestAgent {
     /// Runs `body` against a fresh agent, then shuts it down and waits for it to stop.
     static func with<Result>(
         _ configuration: AgentConfiguration = Self.configuration(),
+        apiKey: APIKeyStore.ResolvedKey = Self.resolvedKey,
+        reloadSource: ConfigurationSource? = nil,
         _ body: (TestAgent) async throws -> Result
     ) async throws -> Result {
         var logger = Logger(label: "test-agent")
         logger.logLevel = getenv("OPENALGO_TEST_LOG_LEVEL").flatMap { Logger.Level(rawValue: String(cString: $0)) } ?? .warning
         let runtime = try await AgentRuntime(
             configuration: configuration,
-            apiKey: Self.resolvedKey,
-            logger: logger
+            apiKey: apiKey,
+            logger: logger,
+            reloadSource: reloadSource
         )
         let agent = TestAgent(runtime: runtime, task: Task { try await runtime.run() })
         let hub = runtime.hub
@@ -68,6 +72,13 @@ struct TestAgent {
         let hub = self.runtime.hub
         return try await hub.eventLoop.submit { hub.value.metrics }.get()
     }
+
+    /// A client of the local JSON-RPC socket, greeted.
+    func localClient(timeout: Duration = .seconds(10)) throws -> IPCClient {
+        try IPCClient(path: self.runtime.configuration.ipcSocketPath, timeout: timeout)
+    }
+
+    var socketPath: String { self.runtime.configuration.ipcSocketPath }
 
     /// A connected client, already authenticated unless `authenticate` is false.
     func client(authenticate: Bool = true, receiveBuffer: Int32? = nil) throws -> TestWebSocketClient {
@@ -105,5 +116,5 @@ func residentMemoryBytes() -> Int {
 
 /// Every suite that talks to a live agent over sockets runs one test at a time: the test clients
 /// block their thread while they wait for frames, and parallel ones would starve the agent's tasks.
-@Suite("WebSocket server over real sockets", .serialized)
+@Suite("The agent over real sockets", .serialized)
 struct SocketTests {}

@@ -1,0 +1,225 @@
+import Foundation
+import LocalIPC
+import Testing
+import WireJSON
+
+extension SocketTests {
+    /// `oactl`, the built binary, against a running agent.
+    @Suite("oactl")
+    struct OactlTests {
+        @Test("status --json is one JSON object; the table names the agent and the feed")
+        func status() async throws {
+            try await TestAgent.with { agent in
+                let json = try OactlRun(["status", "--json"], socket: agent.socketPath)
+                #expect(json.status == 0)
+                let object = try #require(try JSONParser.parse(json.output).objectValue)
+                #expect(object["state"] == "connected" && object["broker"] == "simulator" && object["pid"] == .int(getpid()))
+                let table = try OactlRun(["--socket", agent.socketPath, "status"], socket: nil, terminal: true)
+                #expect(table.status == 0)
+                #expect(table.output.contains("Feed") && table.output.contains("simulator: connected"))
+            }
+        }
+
+        @Test("subscribe --count 5 --json prints five market_data lines and exits 0")
+        func subscribeJSON() async throws {
+            try await TestAgent.with { agent in
+                let run = try OactlRun(["subscribe", "NSE:RELIANCE", "--mode", "Quote", "--count", "5", "--json"], socket: agent.socketPath)
+                #expect(run.status == 0)
+                let lines = run.output.split(separator: "\n")
+                #expect(lines.count == 5)
+                for line in lines {
+                    let object = try JSONParser.parse(String(line)).objectValue
+                    #expect(object?["type"] == "market_data" && object?["symbol"] == "RELIANCE" && object?["mode"] == 2)
+                    #expect(object?["data"]?.objectValue?["ltp"]?.numberValue != nil)
+                }
+            }
+        }
+
+        @Test("exit statuses: 64 usage, 69 not running (with a hint), 1 agent error, 75 timeout")
+        func exitStatuses() async throws {
+            try await TestAgent.with { agent in
+                let badSymbol = try OactlRun(["subscribe", "RELIANCE"], socket: agent.socketPath)
+                #expect(badSymbol.status == 64 && badSymbol.errors.contains("'RELIANCE'"))
+                let badMode = try OactlRun(["subscribe", "NSE:TCS", "--mode", "Full"], socket: agent.socketPath)
+                #expect(badMode.status == 64 && badMode.errors.contains("'Full'"))
+                let agentError = try OactlRun(["call", "no_such_method"], socket: agent.socketPath)
+                #expect(agentError.status == 1 && agentError.errors.contains("Unknown method 'no_such_method'"))
+                let unknownExchange = try OactlRun(["subscribe", "ZZZ:NOPE", "--count", "1"], socket: agent.socketPath)
+                #expect(unknownExchange.status == 1 && unknownExchange.errors.contains("Symbol NOPE not found for exchange ZZZ"))
+            }
+            let missing = try OactlRun(["status"], socket: "/tmp/oa-no-such-dir/agent.sock")
+            #expect(missing.status == 69 && missing.errors.contains("not running") && missing.errors.contains("hint:"))
+
+            let silent = temporarySocketPath()
+            let listener = try SilentListener(path: silent)
+            let timeout = try OactlRun(["status", "--timeout", "300ms"], socket: silent)
+            #expect(timeout.status == 75 && timeout.errors.contains("timed out"))
+            listener.close()
+        }
+
+        @Test("a closed pipe ends the stream quietly; Ctrl-C ends it with 130")
+        func pipeAndInterrupt() async throws {
+            try await TestAgent.with { agent in
+                let pipeline = try OactlRun.shell(
+                    #""$OACTL" subscribe NSE:RELIANCE --mode LTP | head -2 > /dev/null; echo "status=${PIPESTATUS[0]}""#,
+                    socket: agent.socketPath
+                )
+                #expect(pipeline.output.contains("status=0"))
+                #expect(pipeline.errors.isEmpty)
+
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: OactlRun.binary)
+                process.arguments = ["subscribe", "NSE:TCS", "--json"]
+                process.environment = ["OPENALGO_AGENT_SOCKET": agent.socketPath]
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                var received = Data()
+                while !received.contains(UInt8(ascii: "\n")) {
+                    let chunk = output.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    received.append(chunk)
+                }
+                process.interrupt()
+                process.waitUntilExit()
+                #expect(process.terminationStatus == 130)
+                #expect(String(decoding: received, as: UTF8.self).hasPrefix(#"{"type":"market_data""#))
+            }
+        }
+
+        @Test("on a terminal: an aligned live table, coloured unless NO_COLOR is set")
+        func terminalTable() async throws {
+            try await TestAgent.with { agent in
+                let command = #""$OACTL" subscribe NSE:RELIANCE NSE:TCS NFO:NIFTY28DEC2425000CE --mode Quote --count 8"#
+                let colour = try OactlRun.shell("script -qfec '\(command)' /dev/null", socket: agent.socketPath, environment: ["TERM": "xterm"])
+                #expect(colour.output.contains("\u{1B}[1mSYMBOL"), "a bold header")
+                #expect(colour.output.contains("\u{1B}[32m") || colour.output.contains("\u{1B}[31m"), "price moves in colour")
+                let plain = try OactlRun.shell(
+                    "script -qfec '\(command)' /dev/null",
+                    socket: agent.socketPath,
+                    environment: ["TERM": "xterm", "NO_COLOR": "1"]
+                )
+                #expect(!plain.output.contains("\u{1B}[3"), "no colours with NO_COLOR")
+                let screen = plain.output.replacingOccurrences(of: "\r", with: "")
+                let lastFrame = try #require(screen.components(separatedBy: "\u{1B}[J").last)
+                let lines = lastFrame.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("\u{1B}[") }
+                let header = try #require(lines.first { $0.hasPrefix("SYMBOL") })
+                for column in ["LTP", "CHG", "CHG%", "VOLUME", "BID", "ASK", "OI", "TIME"] {
+                    #expect(header.contains(column))
+                }
+                let rows = lines.filter { $0.hasPrefix("NSE:") || $0.hasPrefix("NFO:") }
+                #expect(rows.count == 3)
+                let ltpEnd = header.range(of: "LTP")!.upperBound.utf16Offset(in: header)
+                for row in rows {
+                    let cell = row.prefix(ltpEnd).split(separator: " ").last.map(String.init) ?? ""
+                    #expect(cell.range(of: #"^\d+\.\d\d$"#, options: .regularExpression) != nil, "a price right-aligned under LTP: \(row)")
+                }
+                #expect(lastFrame.contains("8 updates"))
+            }
+        }
+
+        @Test("shell completions and the man page cover every command")
+        func completionsAndManPage() throws {
+            for shell in ["bash", "zsh", "fish"] {
+                let script = try OactlRun(["--generate-completion-script", shell], socket: nil)
+                #expect(script.status == 0 && script.output.contains("subscribe") && script.output.contains("api-key"))
+            }
+            let help = try OactlRun(["--experimental-dump-help"], socket: nil)
+            let commands = try #require(try JSONParser.parse(help.output).objectValue?["command"]?.objectValue?["subcommands"]?.arrayValue)
+            let names = commands.compactMap { $0.objectValue?["commandName"]?.stringValue }.filter { $0 != "help" }
+            #expect(names.count == 12)
+            let page = try #require(readFile(OactlRun.packageRoot + "/man/oactl.1"))
+            for name in names {
+                #expect(page.contains(".It Cm \(name)"), "oactl(1) documents `\(name)`")
+            }
+        }
+
+        @Test("the man pages render without warnings")
+        func manPagesRender() throws {
+            for page in ["man/oactl.1", "man/openalgo-agent.1", "man/openalgo-agent.toml.5"] {
+                let path = OactlRun.packageRoot + "/" + page
+                let lint = try OactlRun.shell(
+                    "if command -v mandoc >/dev/null; then mandoc -T lint -W warning '\(path)'; else MANWIDTH=80 man -l --warnings '\(path)' > /dev/null; fi",
+                    socket: nil
+                )
+                #expect(lint.status == 0, "\(page): \(lint.output)\(lint.errors)")
+                let rendered = try OactlRun.shell("MANWIDTH=80 man -l '\(path)' 2>/dev/null", socket: nil)
+                #expect(rendered.output.contains("NAME") && rendered.output.contains("EXAMPLES"))
+            }
+        }
+    }
+}
+
+/// One run of the built `oactl` (or a shell line using `$OACTL`), with its output.
+struct OactlRun {
+    var status: Int32
+    var output: String
+    var errors: String
+
+    /// Where the test bundle was built; `oactl` is built next to it.
+    static let binary: String = {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("oactl").path
+    }()
+
+    /// The package root: tests run from it.
+    static let packageRoot = FileManager.default.currentDirectoryPath
+
+    init(_ arguments: [String], socket: String?, terminal: Bool = false, environment: [String: String] = [:]) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            throw IPCClientError.protocolViolation("oactl is not built at \(Self.binary); run `swift build` first")
+        }
+        if terminal {
+            let quoted = arguments.map { "'\($0)'" }.joined(separator: " ")
+            self = try Self.shell("script -qfec '\"$OACTL\" \(quoted)' /dev/null", socket: socket, environment: environment)
+            return
+        }
+        try self.init(executable: Self.binary, arguments: arguments, socket: socket, environment: environment)
+    }
+
+    private init(executable: String, arguments: [String], socket: String?, environment: [String: String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var variables = ["PATH": "/usr/local/bin:/usr/bin:/bin", "OACTL": Self.binary, "HOME": NSHomeDirectory()]
+        if let socket { variables["OPENALGO_AGENT_SOCKET"] = socket }
+        for (key, value) in environment { variables[key] = value }
+        process.environment = variables
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        self.status = process.terminationStatus
+        self.output = String(decoding: outputData, as: UTF8.self)
+        self.errors = String(decoding: errorData, as: UTF8.self)
+    }
+
+    /// Runs a bash line with `$OACTL` set to the binary.
+    static func shell(_ line: String, socket: String?, environment: [String: String] = [:]) throws -> OactlRun {
+        try OactlRun(executable: "/bin/bash", arguments: ["-c", line], socket: socket, environment: environment)
+    }
+}
+
+/// A Unix socket that accepts connections into its backlog and never says anything.
+struct SilentListener {
+    private let descriptor: Int32
+
+    init(path: String) throws {
+        self.descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(self.descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(self.descriptor, 8) == 0 else { throw IPCClientError.protocolViolation("cannot listen on \(path)") }
+    }
+
+    func close() {
+        _ = Glibc.close(self.descriptor)
+    }
+}
