@@ -92,6 +92,13 @@ enum ContractNaming {
         return "\(upper.prefix(2))\(month)\(upper.suffix(2))"
     }
 
+    /// A count written as an integer or a whole decimal (`75`, `75.0`); 0 when it is neither.
+    static func count(_ text: String) -> Int {
+        if let value = Int(text) { return value }
+        guard let value = Double(text), value == value.rounded(), abs(value) < 1e15 else { return 0 }
+        return Int(value)
+    }
+
     /// A strike as OpenAlgo writes it: no decimals when whole (`25000`), else the shortest decimal.
     static func strike(_ value: Double) -> String {
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
