@@ -148,6 +148,7 @@ let package = Package(
             name: "BrokersTests",
             dependencies: [
                 "Brokers", "MarketData",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
