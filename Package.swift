@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "openalgo-agent", targets: ["openalgo-agent"]),
         .executable(name: "oa-bench", targets: ["oa-bench"]),
+        .executable(name: "oa-decoder-bench", targets: ["oa-decoder-bench"]),
         .library(name: "WireJSON", targets: ["WireJSON"]),
         .library(name: "MarketData", targets: ["MarketData"]),
         .library(name: "OpenAlgoWire", targets: ["OpenAlgoWire"]),
@@ -116,6 +117,13 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             path: "Benchmarks/oa-bench",
+            swiftSettings: strictSettings
+        ),
+        .target(name: "CAllocationCounter", path: "Benchmarks/CAllocationCounter"),
+        .executableTarget(
+            name: "oa-decoder-bench",
+            dependencies: ["Brokers", "MarketData", "CAllocationCounter", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/oa-decoder-bench",
             swiftSettings: strictSettings
         ),
         .testTarget(
