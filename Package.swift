@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "openalgo-agent", targets: ["openalgo-agent"]),
         .executable(name: "oa-bench", targets: ["oa-bench"]),
+        .executable(name: "oa-decoder-bench", targets: ["oa-decoder-bench"]),
         .library(name: "WireJSON", targets: ["WireJSON"]),
         .library(name: "MarketData", targets: ["MarketData"]),
         .library(name: "OpenAlgoWire", targets: ["OpenAlgoWire"]),
@@ -152,6 +153,13 @@ let package = Package(
             path: "Benchmarks/oa-bench",
             swiftSettings: strictSettings
         ),
+        .target(name: "CAllocationCounter", path: "Benchmarks/CAllocationCounter"),
+        .executableTarget(
+            name: "oa-decoder-bench",
+            dependencies: ["Brokers", "MarketData", "CAllocationCounter", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/oa-decoder-bench",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "WireJSONTests",
             dependencies: ["WireJSON", .product(name: "NIOCore", package: "swift-nio")],
@@ -182,6 +190,7 @@ let package = Package(
             name: "BrokersTests",
             dependencies: [
                 "Brokers", "MarketData",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,158 @@
+import Brokers
+import CAllocationCounter
+import MarketData
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Decodes and normalises realistic frames of each broker in a loop and reports packets per second
+/// and allocation calls per packet. Frames are built from the documented layouts, as in the tests.
+struct Bytes {
+    var bytes: [UInt8] = []
+    let bigEndian: Bool
+
+    mutating func put<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: self.bigEndian ? value.bigEndian : value.littleEndian) { self.bytes.append(contentsOf: $0) }
+    }
+
+    mutating func zeros(_ count: Int) { self.bytes += repeatElement(0, count: count) }
+}
+
+func now() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
+/// A Kite frame of 10 full packets (the Depth case), as Kite batches ticks of one second.
+func zerodhaFrame() -> ByteBuffer {
+    var frame = Bytes(bigEndian: true)
+    frame.put(UInt16(10))
+    for index in 0..<10 {
+        frame.put(UInt16(184))
+        frame.put(UInt32(738_561 + 256 * UInt32(index)))
+        for field in 0..<15 { frame.put(UInt32(250_000 + field)) }
+        for level in 0..<10 {
+            frame.put(UInt32(100 + level))
+            frame.put(UInt32(250_000 + 5 * level))
+            frame.put(UInt16(level + 1))
+            frame.zeros(2)
+        }
+    }
+    return ByteBuffer(bytes: frame.bytes)
+}
+
+/// An Angel SnapQuote packet (one per frame).
+func angelFrame() -> ByteBuffer {
+    var packet = Bytes(bigEndian: false)
+    packet.put(UInt8(3))
+    packet.put(UInt8(1))
+    packet.bytes += Array("2885".utf8)
+    packet.zeros(21)
+    packet.put(Int64(1))
+    packet.put(Int64(1_700_000_000_000))
+    for field in 0..<4 { packet.put(Int64(250_000 + field)) }
+    packet.put(Double(50_000).bitPattern)
+    packet.put(Double(60_000).bitPattern)
+    for field in 0..<6 { packet.put(Int64(250_000 + field)) }  // OHLC, last trade time, OI
+    packet.put(Double(0).bitPattern)
+    for level in 0..<10 {
+        packet.put(UInt16(level < 5 ? 1 : 0))
+        packet.put(Int64(100 + level))
+        packet.put(Int64(250_000 + 5 * level))
+        packet.put(UInt16(level + 1))
+    }
+    for field in 0..<4 { packet.put(Int64(270_000 + field)) }
+    return ByteBuffer(bytes: packet.bytes)
+}
+
+/// A Dhan frame of 10 Full packets back to back.
+func dhanFrame() -> ByteBuffer {
+    var frame = Bytes(bigEndian: false)
+    for index in 0..<10 {
+        frame.put(UInt8(8))
+        frame.put(UInt16(162))
+        frame.put(UInt8(1))
+        frame.put(UInt32(2885 + index))
+        frame.put(Float(2500.5).bitPattern)
+        frame.put(UInt16(10))
+        for _ in 0..<5 { frame.put(UInt32(1_700_000_000)) }
+        for _ in 0..<3 { frame.put(UInt32(4321)) }
+        for _ in 0..<4 { frame.put(Float(2500.25).bitPattern) }
+        for level in 0..<5 {
+            frame.put(UInt32(100 + level))
+            frame.put(UInt32(200 + level))
+            frame.put(UInt16(1))
+            frame.put(UInt16(2))
+            frame.put(Float(2500 - Float(level) / 4).bitPattern)
+            frame.put(Float(2501 + Float(level) / 4).bitPattern)
+        }
+    }
+    return ByteBuffer(bytes: frame.bytes)
+}
+
+struct Result {
+    var broker: String
+    var packets: Int
+    var seconds: Double
+    var allocations: Int
+
+    var packetsPerSecond: Double { Double(self.packets) / self.seconds }
+    var allocationsPerPacket: Double { Double(self.allocations) / Double(self.packets) }
+}
+
+func measure(_ broker: String, frames: Int, _ body: () throws -> Int) rethrows -> Result {
+    _ = try body()  // warm up
+    let allocationsBefore = oa_allocation_count()
+    let start = now()
+    var packets = 0
+    for _ in 0..<frames { packets += try body() }
+    let seconds = now() - start
+    return Result(broker: broker, packets: packets, seconds: seconds, allocations: Int(oa_allocation_count() - allocationsBefore))
+}
+
+let instrument = Instrument(exchange: "NSE", symbol: "RELIANCE")
+var checksum = 0.0
+let kite = zerodhaFrame()
+let angel = angelFrame()
+let dhan = dhanFrame()
+
+let results = try [
+    measure("zerodha", frames: 200_000) {
+        var count = 0
+        for packet in try ZerodhaTickDecoder.decode(frame: kite) {
+            checksum += ZerodhaTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0).ltp ?? 0
+            count += 1
+        }
+        return count
+    },
+    measure("angel", frames: 2_000_000) {
+        let packet = try AngelOneTickDecoder.decode(frame: angel)
+        checksum += AngelOneTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0).ltp ?? 0
+        return 1
+    },
+    measure("dhan", frames: 200_000) {
+        var count = 0
+        for packet in try DhanTickDecoder.decode(frame: dhan) {
+            checksum += DhanTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0)?.ltp ?? 0
+            count += 1
+        }
+        return count
+    },
+]
+
+for result in results {
+    print(
+        "{\"broker\": \"\(result.broker)\", \"mode\": \"depth\", \"packets\": \(result.packets), \"seconds\": \(result.seconds), "
+            + "\"packets_per_second\": \(Int(result.packetsPerSecond)), \"allocations_per_packet\": \(result.allocationsPerPacket)}"
+    )
+}
+print("")
+print("broker    packets     packets/s   ns/packet  allocations/packet")
+for result in results {
+    let name = result.broker + String(repeating: " ", count: max(0, 8 - result.broker.count))
+    print("\(name)  \(result.packets)  \(Int(result.packetsPerSecond))  \(Int(1e9 / result.packetsPerSecond))  \(result.allocationsPerPacket)")
+}
+print("(checksum \(checksum))")
