@@ -348,7 +348,7 @@ private final class BrokerWebSocketHandler<Delegate: BrokerWebSocketDelegate>: C
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? NIOWebSocketError {
+        if error is NIOWebSocketError || error is NIOWebSocketFrameAggregator.Error {
             self.fail(context: context, .protocolViolation("\(error)"))
         } else {
             self.fail(context: context, .transport(error))

@@ -14,7 +14,7 @@ public struct ConnectionSlotAllocator: Sendable {
         case assigned(slot: Int, opensConnection: Bool)
         /// Already on `slot` (a mode change stays on the same connection).
         case alreadyAssigned(slot: Int)
-        /// Every connection is full; ``capacityMessage(subscribed:)`` is the per-symbol refusal text.
+        /// Every connection is full; ``capacityMessage()`` is the per-symbol refusal text.
         case poolFull
     }
 
@@ -23,6 +23,11 @@ public struct ConnectionSlotAllocator: Sendable {
         public var slot: Int
         /// The slot has no instruments left.
         public var closesConnection: Bool
+
+        public init(slot: Int, closesConnection: Bool) {
+            self.slot = slot
+            self.closesConnection = closesConnection
+        }
     }
 
     public let maximumConnections: Int

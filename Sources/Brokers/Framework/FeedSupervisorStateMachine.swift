@@ -165,9 +165,12 @@ public struct FeedSupervisorStateMachine {
             self.sawDataSinceCheck = false
         }
         for instrument in instruments {
-            let sequence = self.subscriptions[instrument]?.sequence ?? self.nextSequence
-            if sequence == self.nextSequence { self.nextSequence += 1 }
-            self.subscriptions[instrument] = (mode, depth, sequence)
+            if let existing = self.subscriptions[instrument] {
+                self.subscriptions[instrument] = (mode, depth, existing.sequence)
+            } else {
+                self.subscriptions[instrument] = (mode, depth, self.nextSequence)
+                self.nextSequence += 1
+            }
         }
         guard case .connected = self.state else { return [] }
         return [.forward(.subscribe(mode: mode, depth: depth), instruments)]
