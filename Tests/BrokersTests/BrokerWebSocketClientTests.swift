@@ -58,6 +58,7 @@ struct BrokerWebSocketClientTests {
         defer { Task { await server.shutdown() } }
         let delegate = RecordingDelegate()
         let connection = try await self.connect(server, delegate: delegate)
+        try await server.waitForConnections(1)
         server.sendFragmented(text: ["{\"type\":", "\"message\",", "\"data\":1}"])
         server.sendPing()
         try await waitUntil("message and ping") { delegate.snapshot.messages.count == 1 && delegate.snapshot.controlFrames == [.ping] }
@@ -72,6 +73,7 @@ struct BrokerWebSocketClientTests {
         defer { Task { await server.shutdown() } }
         let delegate = RecordingDelegate()
         _ = try await self.connect(server, configuration: .init(maximumMessageSize: 16), delegate: delegate)
+        try await server.waitForConnections(1)
         server.sendFragmented(text: ["0123456789", "0123456789"])
         try await waitUntil("close") { delegate.snapshot.closed }
         #expect(delegate.snapshot.messages.isEmpty)
@@ -144,6 +146,7 @@ struct BrokerWebSocketClientTests {
         defer { Task { await server.shutdown() } }
         let closedDelegate = RecordingDelegate()
         _ = try await self.connect(server, delegate: closedDelegate)
+        try await server.waitForConnections(1)
         server.closeConnections(code: .policyViolation)
         try await waitUntil("close") { closedDelegate.snapshot.closed }
         #expect(closedDelegate.snapshot.closeError?.kind == .closedByServer)
@@ -151,6 +154,7 @@ struct BrokerWebSocketClientTests {
 
         let droppedDelegate = RecordingDelegate()
         _ = try await self.connect(server, delegate: droppedDelegate)
+        try await server.waitForConnections(2)
         server.dropConnections()
         try await waitUntil("drop") { droppedDelegate.snapshot.closed }
         #expect(droppedDelegate.snapshot.closeError?.kind == .connectionLost)

@@ -139,7 +139,7 @@ public enum BrokerWebSocketClient {
                         case .success(.rejected(let rejection)):
                             rejection.whenSuccess { promise.fail($0) }
                         case .failure(let error):
-                            promise.fail(BrokerWebSocketError.transport(error))
+                            promise.fail(channel.isActive ? BrokerWebSocketError.transport(error) : .closedDuringHandshake(url))
                         }
                     }
                     return ()
@@ -149,7 +149,7 @@ public enum BrokerWebSocketClient {
             switch result {
             case .success(let channel):
                 promise.futureResult.whenFailure { _ in channel.close(promise: nil) }
-                channel.closeFuture.whenComplete { _ in promise.fail(BrokerWebSocketError.connectionLost) }
+                channel.closeFuture.whenComplete { _ in promise.fail(BrokerWebSocketError.closedDuringHandshake(url)) }
             case .failure(let error):
                 promise.fail(BrokerWebSocketError.transport(error))
             }
@@ -413,7 +413,7 @@ private final class UpgradeRejectionHandler: ChannelInboundHandler, RemovableCha
 
     private func finish(context: ChannelHandlerContext) {
         guard let head = self.head else {
-            self.rejection.succeed(.connectionLost)
+            self.rejection.succeed(.closedDuringHandshake(self.url))
             return
         }
         self.head = nil

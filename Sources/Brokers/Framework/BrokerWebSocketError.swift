@@ -82,6 +82,10 @@ public struct BrokerWebSocketError: Error, Sendable, Equatable, CustomStringConv
 
     static let connectionLost = Self(.connectionLost, "the connection to the broker was lost")
 
+    static func closedDuringHandshake(_ url: WebSocketURL) -> Self {
+        Self(.connectionLost, "\(url) closed the connection before the WebSocket upgrade completed")
+    }
+
     static func pingTimeout(_ interval: TimeAmount) -> Self {
         Self(.pingTimeout, "the broker did not answer a ping within \(interval.secondsDescription)")
     }

@@ -130,6 +130,13 @@ final class FakeBrokerServer: Sendable {
         }
     }
 
+    /// Waits until `count` connections have been upgraded in total. A client sees the upgrade
+    /// response a moment before the server has set the connection up, so tests that push to or
+    /// drop a connection wait for this first.
+    func waitForConnections(_ count: Int) async throws {
+        try await self.wait(for: "\(count) connection(s)") { $0.connections.count >= count }
+    }
+
     /// The messages clients sent, in order.
     var receivedMessages: [WebSocketMessage] { self.snapshot.received.map(\.message) }
 

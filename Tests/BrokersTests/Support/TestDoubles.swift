@@ -6,10 +6,10 @@ import NIOWebSocket
 
 /// Polls `condition` every 10 ms until it holds; throws ``TimedOut`` after `timeout`, which is
 /// generous because the test machine is shared. Never used to assert how long something took.
-func waitUntil(_ description: String, timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws {
+func waitUntil(_ description: @autoclosure () -> String, timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while !condition() {
-        guard ContinuousClock.now < deadline else { throw TimedOut(what: description) }
+        guard ContinuousClock.now < deadline else { throw TimedOut(what: description()) }
         try await Task.sleep(for: .milliseconds(10))
     }
 }
