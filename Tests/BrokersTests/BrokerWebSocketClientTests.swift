@@ -67,6 +67,19 @@ struct BrokerWebSocketClientTests {
         connection.abort()
     }
 
+    @Test("a message sent right behind the upgrade response is delivered, not dropped with the HTTP leftovers")
+    func messageBehindUpgrade() async throws {
+        let server = try await FakeBrokerServer.start()
+        defer { Task { await server.shutdown() } }
+        server.setGreeting("{\"type\":\"message\",\"data\":\"welcome\"}")
+        for _ in 0..<20 {
+            let delegate = RecordingDelegate()
+            let connection = try await self.connect(server, delegate: delegate)
+            try await waitUntil("the greeting") { delegate.snapshot.messages == [.text("{\"type\":\"message\",\"data\":\"welcome\"}")] }
+            try await connection.close().get()
+        }
+    }
+
     @Test("a message over the size limit closes the connection as a protocol violation")
     func messageTooLarge() async throws {
         let server = try await FakeBrokerServer.start()

@@ -39,11 +39,21 @@ struct FeedSupervisorStateMachineTests {
                 .scheduleStallCheck(after: .seconds(30)),
             ]
         )
-        #expect(machine.subscribe([self.nifty], mode: .depth, depth: 20, now: self.at(seconds: 2)) == [.forward(.subscribe(mode: .depth, depth: 20), [self.nifty])])
-        #expect(machine.subscribe([self.reliance], mode: .ltp, depth: 5, now: self.at(seconds: 2)) == [.forward(.subscribe(mode: .ltp, depth: 5), [self.reliance])])
+        #expect(
+            machine.subscribe([self.nifty], mode: .depth, depth: 20, now: self.at(seconds: 2)) == [
+                .forward(.subscribe(mode: .depth, depth: 20), [self.nifty])
+            ]
+        )
+        #expect(
+            machine.subscribe([self.reliance], mode: .ltp, depth: 5, now: self.at(seconds: 2)) == [
+                .forward(.subscribe(mode: .ltp, depth: 5), [self.reliance])
+            ]
+        )
         #expect(machine.unsubscribe([self.infy, Instrument(exchange: "NSE", symbol: "UNKNOWN")]) == [.forward(.unsubscribe, [self.infy])])
 
-        #expect(machine.connectionLost(reason: "reset") == [.cancelTimers, .report(.reconnecting(attempt: 1)), .scheduleReconnect(after: .seconds(1))])
+        #expect(
+            machine.connectionLost(reason: "reset") == [.cancelTimers, .report(.reconnecting(attempt: 1)), .scheduleReconnect(after: .seconds(1))]
+        )
         #expect(machine.state == .waitingToReconnect(attempt: 1))
         #expect(machine.subscribe([self.infy], mode: .ltp, depth: 5, now: self.at(seconds: 3)) == [], "recorded, sent by the replay")
         #expect(machine.backoffElapsed() == [.connect])

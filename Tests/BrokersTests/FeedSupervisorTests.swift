@@ -108,13 +108,18 @@ struct FeedSupervisorTests {
         let sink = RecordingSink()
         let supervisor = self.makeSupervisor(server: server, attempts: 3)
         supervisor.start(sink: sink)
+        try await waitUntil("connected") { sink.reportedStates.last == .connected }
         try await server.waitForConnections(1)
         server.setAdmission(.refuse)
         server.dropConnections()
         try await waitUntil("failed, reported: \(sink.reportedStates)") {
             if case .failed = sink.reportedStates.last { return true } else { return false }
         }
-        #expect(sink.reportedStates.dropLast() == [.connecting, .connected, .reconnecting(attempt: 1), .reconnecting(attempt: 2), .reconnecting(attempt: 3)])
+        #expect(
+            sink.reportedStates.dropLast() == [
+                .connecting, .connected, .reconnecting(attempt: 1), .reconnecting(attempt: 2), .reconnecting(attempt: 3),
+            ]
+        )
         guard case .failed(let reason) = sink.reportedStates.last else { return }
         #expect(reason.hasPrefix("gave up after 3 reconnect attempts: "), "then the last error, which depends on how TCP saw the refusal")
         #expect(server.snapshot.refusedConnections == 3)
@@ -154,6 +159,7 @@ struct FeedSupervisorTests {
         try await server.wait(for: "the socket closed") { $0.openConnections == 0 }
 
         supervisor.start(sink: sink)
+        try await waitUntil("connected again") { sink.reportedStates.last == .connected }
         try await server.waitForConnections(2)
         server.setAdmission(.refuse)
         server.dropConnections()

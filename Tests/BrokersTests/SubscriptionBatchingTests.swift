@@ -15,7 +15,10 @@ struct SubscriptionBatchingTests {
     func window() {
         var batcher = SubscriptionBatcher(configuration: .init(window: .milliseconds(500)))
         let symbols = self.instruments(4)
-        #expect(batcher.add(.subscribe(mode: .quote, depth: 5), for: [symbols[0], symbols[1]], now: self.start) == .scheduleFlush(at: self.start + .milliseconds(500)))
+        #expect(
+            batcher.add(.subscribe(mode: .quote, depth: 5), for: [symbols[0], symbols[1]], now: self.start)
+                == .scheduleFlush(at: self.start + .milliseconds(500))
+        )
         #expect(batcher.add(.subscribe(mode: .ltp, depth: 5), for: [symbols[2]], now: self.start + .milliseconds(100)) == .none)
         #expect(batcher.add(.unsubscribe, for: [symbols[3]], now: self.start + .milliseconds(200)) == .none)
         #expect(batcher.add(.subscribe(mode: .quote, depth: 5), for: [], now: self.start) == .none)
@@ -49,7 +52,10 @@ struct SubscriptionBatchingTests {
     func cap() {
         var batcher = SubscriptionBatcher(configuration: .init(maximumInstrumentsPerMessage: 200))
         let symbols = self.instruments(450)
-        #expect(batcher.add(.subscribe(mode: .quote, depth: 5), for: Array(symbols[0..<150]), now: self.start) == .scheduleFlush(at: self.start + .milliseconds(500)))
+        #expect(
+            batcher.add(.subscribe(mode: .quote, depth: 5), for: Array(symbols[0..<150]), now: self.start)
+                == .scheduleFlush(at: self.start + .milliseconds(500))
+        )
         #expect(batcher.add(.subscribe(mode: .quote, depth: 5), for: Array(symbols[150..<450]), now: self.start) == .flushNow)
         let batches = batcher.flush()
         #expect(batches.map(\.instruments.count) == [200, 200, 50])
@@ -66,7 +72,9 @@ struct SubscriptionBatchingTests {
         #expect(pool.assign(symbols[2]) == .assigned(slot: 1, opensConnection: true))
         #expect(pool.assign(symbols[3]) == .assigned(slot: 1, opensConnection: false))
         #expect(pool.assign(symbols[4]) == .poolFull)
-        #expect(pool.capacityMessage() == "Maximum capacity reached: 2 connections \u{00D7} 2 symbols = 4 symbols. Currently subscribed to 4 symbols.")
+        #expect(
+            pool.capacityMessage() == "Maximum capacity reached: 2 connections \u{00D7} 2 symbols = 4 symbols. Currently subscribed to 4 symbols."
+        )
         #expect(pool.release(symbols[0]) == .init(slot: 0, closesConnection: false))
         #expect(pool.release(symbols[0]) == nil)
         #expect(pool.assign(symbols[4]) == .assigned(slot: 0, opensConnection: false), "freed room is reused")

@@ -58,7 +58,9 @@ public struct BrokerCredentials: Sendable, Equatable, CustomStringConvertible {
         for field in fields + optionalFields {
             if let value = nonEmpty(explicit[field]) {
                 (values[field], sources[field]) = (value, "ws_connect")
-            } else if let directory = credentialsDirectory, let value = nonEmpty(try Self.readSystemdCredential(directory, broker: broker, field: field)) {
+            } else if let directory = credentialsDirectory,
+                let value = nonEmpty(try Self.readSystemdCredential(directory, broker: broker, field: field))
+            {
                 (values[field], sources[field]) = (value, Self.systemdCredentialPath(directory, broker: broker, field: field))
             } else if let file, let value = nonEmpty(file[field]) {
                 (values[field], sources[field]) = (value, filePath ?? "")

@@ -11,6 +11,11 @@ import NIOWebSocket
 /// hop and a continuation resume per message. Run the delegate on the event loop that owns the
 /// decoder's state (``BrokerWebSocketClient/connect(_:configuration:on:delegate:)`` puts the socket on
 /// that loop) and no locks are needed either.
+///
+/// Ordering: callbacks on the connect future run before the delegate's first call (data the
+/// broker sends right behind the upgrade response is held until then), so a driver can record
+/// the connection before its first message arrives. If the connect fails, the delegate is never
+/// called.
 public protocol BrokerWebSocketDelegate: Sendable {
     /// A complete text or binary message (fragments already joined).
     func webSocket(_ connection: BrokerWebSocketConnection, didReceive message: WebSocketMessage)
@@ -105,6 +110,9 @@ public enum BrokerWebSocketClient {
                         enableAutomaticErrorHandling: true,
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
+                                // The peer may have closed while the HTTP handlers were being removed;
+                                // a handler added now would never see the close, so fail the connect instead.
+                                guard channel.isActive else { throw BrokerWebSocketError.closedDuringHandshake(url) }
                                 let connection = BrokerWebSocketConnection(channel: channel)
                                 try channel.pipeline.syncOperations.addHandlers(
                                     NIOWebSocketFrameAggregator(
@@ -129,9 +137,10 @@ public enum BrokerWebSocketClient {
                             }
                         }
                     )
-                    let outcome = try operations.configureUpgradableHTTPClientPipeline(
-                        configuration: .init(upgradeConfiguration: upgrade)
-                    )
+                    var pipeline = NIOUpgradableHTTPClientPipelineConfiguration(upgradeConfiguration: upgrade)
+                    // Brokers may send right behind the 101 (in the same TCP read); NIO's default drops those bytes.
+                    pipeline.leftOverBytesStrategy = .forwardBytes
+                    let outcome = try operations.configureUpgradableHTTPClientPipeline(configuration: pipeline)
                     outcome.whenComplete { result in
                         switch result {
                         case .success(.upgraded(let connection)):
@@ -286,7 +295,10 @@ private final class BrokerWebSocketHandler<Delegate: BrokerWebSocketDelegate>: C
         case .none:
             return
         case .text(let text, _):
-            context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: text))), promise: nil)
+            context.writeAndFlush(
+                self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: text))),
+                promise: nil
+            )
         case .ping(let interval):
             if self.awaitingPong {
                 self.fail(context: context, .pingTimeout(interval))
@@ -419,7 +431,12 @@ private final class UpgradeRejectionHandler: ChannelInboundHandler, RemovableCha
         self.head = nil
         let explanation = head.headers.first(name: "x-error-message") ?? trimmed(String(buffer: self.body))
         self.rejection.succeed(
-            .upgradeRejected(self.url, status: Int(head.status.code), reason: head.status.reasonPhrase, detail: explanation.isEmpty ? nil : explanation)
+            .upgradeRejected(
+                self.url,
+                status: Int(head.status.code),
+                reason: head.status.reasonPhrase,
+                detail: explanation.isEmpty ? nil : explanation
+            )
         )
         context.close(promise: nil)
     }

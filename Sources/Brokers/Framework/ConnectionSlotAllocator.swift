@@ -36,7 +36,10 @@ public struct ConnectionSlotAllocator: Sendable {
     private var counts: [Int]
 
     public init(maximumConnections: Int = 3, maximumInstrumentsPerConnection: Int = 1000) {
-        precondition(maximumConnections >= 1 && maximumInstrumentsPerConnection >= 1, "a pool has at least one connection with room for one instrument")
+        precondition(
+            maximumConnections >= 1 && maximumInstrumentsPerConnection >= 1,
+            "a pool has at least one connection with room for one instrument"
+        )
         self.maximumConnections = maximumConnections
         self.maximumInstrumentsPerConnection = maximumInstrumentsPerConnection
         self.counts = Array(repeating: 0, count: maximumConnections)

@@ -34,6 +34,8 @@ final class FakeBrokerServer: Sendable {
 
     struct State: Sendable {
         var admission = Admission.accept
+        /// Sent on every new connection right behind the upgrade response, as some brokers do.
+        var greeting: String?
         var handshakes: [Handshake] = []
         var received: [Received] = []
         var connections: [any Channel] = []
@@ -71,6 +73,10 @@ final class FakeBrokerServer: Sendable {
 
     func setAdmission(_ admission: Admission) {
         self.state.withLockedValue { $0.admission = admission }
+    }
+
+    func setGreeting(_ text: String?) {
+        self.state.withLockedValue { $0.greeting = text }
     }
 
     /// Sends to the most recent connection.
@@ -141,7 +147,7 @@ final class FakeBrokerServer: Sendable {
     var receivedMessages: [WebSocketMessage] { self.snapshot.received.map(\.message) }
 
     private static func configure(_ channel: any Channel, state: NIOLockedValueBox<State>) throws {
-        let admission = state.withLockedValue { $0.admission }
+        let (admission, greeting) = state.withLockedValue { ($0.admission, $0.greeting) }
         if admission == .refuse {
             state.withLockedValue { $0.refusedConnections += 1 }
             channel.close(promise: nil)
@@ -167,6 +173,9 @@ final class FakeBrokerServer: Sendable {
                         NIOWebSocketFrameAggregator(minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 64, maxAccumulatedFrameSize: 1 << 20),
                         RecordingHandler(connection: index, state: state)
                     )
+                    if let greeting {
+                        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: greeting)), promise: nil)
+                    }
                 }
             }
         )
