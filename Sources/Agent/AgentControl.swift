@@ -21,7 +21,7 @@ public struct ConfigurationSource: Sendable {
 
 /// What local clients may ask of the agent beyond the hub: the feed, the API key, a reload.
 final class AgentControl: IPCAgentControl {
-    private let supervisor: FeedSupervisor
+    private let supervisor: FeedController
     private let commands: FeedCommandQueue
     private let hub: NIOLoopBound<StreamingHub>
     private let webSocketServer: WebSocketServer
@@ -32,7 +32,7 @@ final class AgentControl: IPCAgentControl {
     private let logger: Logger
 
     init(
-        supervisor: FeedSupervisor,
+        supervisor: FeedController,
         commands: FeedCommandQueue,
         hub: NIOLoopBound<StreamingHub>,
         webSocketServer: WebSocketServer,

@@ -44,11 +44,7 @@ public final class AgentRuntime: Sendable {
         let hubLoop = group.next()
         let feedLoop = group.next()
         do {
-            guard let brokerName = BrokerRegistry.canonicalName(configuration.broker) else {
-                throw ConfigurationError(
-                    "unknown broker '\(configuration.broker)'; known brokers: \(BrokerRegistry.supportedBrokers.joined(separator: ", "))"
-                )
-            }
+            let brokerName = try BrokerRegistry.supportedName(configuration.broker)
             let commands = FeedCommandQueue()
             let hubConfiguration = HubConfiguration(brokerName: brokerName, ltpThrottle: configuration.ltpThrottle)
             let (hub, sink) = try await hubLoop.submit {
@@ -65,7 +61,14 @@ public final class AgentRuntime: Sendable {
                 logger: logger
             )
             self.webSocketServer = webSocketServer
-            let supervisor = FeedSupervisor(configuration: configuration, sink: sink, hub: hub, feedLoop: feedLoop, logger: logger)
+            let supervisor = FeedController(
+                configuration: configuration,
+                sink: sink,
+                hub: hub,
+                feedLoop: feedLoop,
+                environment: reloadSource?.environment ?? [:],
+                logger: logger
+            )
             let control = AgentControl(
                 supervisor: supervisor,
                 commands: commands,

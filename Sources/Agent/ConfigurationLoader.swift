@@ -145,7 +145,7 @@ public enum ConfigurationLoader {
             switch key {
             case "host": configuration.proxy.host = try parser.nonEmpty()
             case "port": configuration.proxy.port = try parser.integer(in: 0...65_535)
-            case "broker": configuration.broker = try parser.oneOf(BrokerRegistry.supportedBrokers)
+            case "broker": configuration.broker = try parser.broker()
             case "ping_interval": configuration.proxy.pingInterval = try parser.seconds()
             case "ping_timeout": configuration.proxy.pingTimeout = try parser.seconds()
             case "auth_timeout": configuration.proxy.authTimeout = try parser.seconds()
@@ -177,10 +177,12 @@ public enum ConfigurationLoader {
             return value
         }
 
-        func oneOf(_ choices: [String]) throws(ConfigurationError) -> String {
-            let value = self.setting.value.trimmingWhitespace().lowercased()
-            guard choices.contains(value) else { throw self.failure("one of \(choices.joined(separator: ", "))") }
-            return value
+        func broker() throws(ConfigurationError) -> String {
+            do {
+                return try BrokerRegistry.supportedName(self.setting.value.trimmingWhitespace())
+            } catch {
+                throw ConfigurationError("broker (from \(self.setting.origin)): \(error.message)")
+            }
         }
 
         func integer(in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

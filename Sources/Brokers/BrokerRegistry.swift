@@ -33,34 +33,107 @@ public struct BrokerConfigurationError: Error, Sendable, Equatable, CustomString
     public var description: String { self.message }
 }
 
-/// Builds adapters by broker name.
-public enum BrokerRegistry {
-    /// The brokers this build can stream from, as `get_supported_brokers` lists them.
-    public static let supportedBrokers = ["simulator"]
+/// What an adapter factory gets to build a feed.
+public struct BrokerAdapterContext: Sendable {
+    /// The canonical broker name (`angelone`, even when configured as `angel`).
+    public var broker: String
+    public var settings: BrokerSettings
+    /// Credential values given explicitly (IPC `ws_connect`); see ``BrokerCredentials``.
+    public var credentials: [String: String]
+    /// The process environment, for ``BrokerCredentials/load(broker:fields:optionalFields:explicit:settings:environment:)``.
+    public var environment: [String: String]
+    /// Where the adapter runs its sockets and timers.
+    public var eventLoop: any EventLoop
+    public var logger: Logger
+}
 
-    /// The registry's name for `name` (any case, aliases allowed), or `nil` for an unknown broker.
-    public static func canonicalName(_ name: String) -> String? {
-        let lowered = name.lowercased()
-        return self.supportedBrokers.contains(lowered) ? lowered : nil
+/// The brokers the agent knows by name, and how to build the ones this build implements.
+public enum BrokerRegistry {
+    /// One known broker.
+    public struct Entry: Sendable {
+        /// The canonical name, used in `[brokers.<name>]` and credential file names.
+        public var name: String
+        /// Other names accepted for it (OpenAlgo calls Angel One `angel`).
+        public var aliases: [String]
+        /// Builds the adapter; `nil` for brokers this build knows of but does not implement yet.
+        public var makeAdapter: (@Sendable (BrokerAdapterContext) throws(BrokerConfigurationError) -> any BrokerAdapter)?
+
+        public var isSupported: Bool { self.makeAdapter != nil }
     }
 
-    /// Creates the adapter for `name` (case-insensitive).
+    /// Every broker the agent knows, in the order they are listed to people.
+    public static let entries: [Entry] = [
+        Entry(name: "zerodha", aliases: [], makeAdapter: nil),
+        Entry(name: "angelone", aliases: ["angel"], makeAdapter: nil),
+        Entry(name: "dhan", aliases: [], makeAdapter: nil),
+        Entry(name: "fyers", aliases: [], makeAdapter: nil),
+        Entry(name: "upstox", aliases: [], makeAdapter: nil),
+        Entry(
+            name: "simulator",
+            aliases: [],
+            makeAdapter: { context throws(BrokerConfigurationError) in
+                SimulatorFeed(configuration: try SimulatorConfiguration(context.settings), eventLoop: context.eventLoop, logger: context.logger)
+            }
+        ),
+        Entry(name: "replay", aliases: [], makeAdapter: nil),
+        Entry(name: "zmq", aliases: [], makeAdapter: nil),
+    ]
+
+    /// The brokers this build can stream from, as `get_supported_brokers` lists them.
+    public static let supportedBrokers = entries.filter(\.isSupported).map(\.name)
+
+    /// Every known canonical name.
+    public static let knownBrokers = entries.map(\.name)
+
+    /// The entry for `name` or one of its aliases (case-insensitive).
+    public static func entry(named name: String) throws(BrokerConfigurationError) -> Entry {
+        let key = name.lowercased()
+        guard let entry = entries.first(where: { $0.name == key || $0.aliases.contains(key) }) else {
+            let known = entries.map { $0.aliases.isEmpty ? $0.name : "\($0.name) (\($0.aliases.joined(separator: ", ")))" }
+            throw BrokerConfigurationError(
+                "unknown broker '\(name)'; known brokers: \(known.joined(separator: ", ")); this build supports: \(supportedBrokers.joined(separator: ", "))"
+            )
+        }
+        return entry
+    }
+
+    /// The canonical name of a broker this build can stream from, or an error that lists the
+    /// known and the supported ones.
+    public static func supportedName(_ name: String) throws(BrokerConfigurationError) -> String {
+        let entry = try entry(named: name)
+        guard entry.isSupported else {
+            throw BrokerConfigurationError(
+                "broker '\(entry.name)' is not available in this build yet; this build supports: \(supportedBrokers.joined(separator: ", "))"
+            )
+        }
+        return entry.name
+    }
+
+    /// Creates the adapter for `name` (case-insensitive, aliases accepted).
     ///
-    /// - Parameter eventLoop: where the adapter runs its timers and I/O; not the hub's loop, so that a
-    ///   busy feed and a busy fan-out use both cores.
+    /// - Parameters:
+    ///   - eventLoop: where the adapter runs its timers and I/O; not the hub's loop, so that a
+    ///     busy feed and a busy fan-out use both cores.
+    ///   - credentials: values given explicitly (IPC `ws_connect`), which win over stored ones.
+    ///   - environment: the process environment, where stored credentials are found.
     public static func makeAdapter(
         named name: String,
         settings: BrokerSettings,
         eventLoop: any EventLoop,
-        logger: Logger
+        logger: Logger,
+        credentials: [String: String] = [:],
+        environment: [String: String] = [:]
     ) throws(BrokerConfigurationError) -> any BrokerAdapter {
-        switch name.lowercased() {
-        case "simulator":
-            return SimulatorFeed(configuration: try SimulatorConfiguration(settings), eventLoop: eventLoop, logger: logger)
-        default:
-            throw BrokerConfigurationError(
-                "unknown broker '\(name)'; known brokers: \(self.supportedBrokers.joined(separator: ", "))"
-            )
-        }
+        let entry = try entry(named: try supportedName(name))
+        guard let makeAdapter = entry.makeAdapter else { preconditionFailure("supportedName(_:) returned an unsupported broker") }
+        let context = BrokerAdapterContext(
+            broker: entry.name,
+            settings: settings,
+            credentials: credentials,
+            environment: environment,
+            eventLoop: eventLoop,
+            logger: logger
+        )
+        return try makeAdapter(context)
     }
 }

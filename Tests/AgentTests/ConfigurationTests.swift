@@ -87,8 +87,17 @@ struct ConfigurationTests {
         ) {
             try ConfigurationLoader.load(overrides: CommandLineOverrides(logLevel: "loud"), environment: [:], logger: self.logger)
         }
-        #expect(throws: ConfigurationError("broker (from OPENALGO_BROKER) must be one of simulator, got 'kite'")) {
+        #expect(
+            throws: ConfigurationError(
+                "broker (from OPENALGO_BROKER): unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: simulator"
+            )
+        ) {
             try ConfigurationLoader.load(environment: ["HOME": "/nonexistent", "OPENALGO_BROKER": "kite"], logger: self.logger)
+        }
+        #expect(
+            throws: ConfigurationError("broker (from --broker): broker 'angelone' is not available in this build yet; this build supports: simulator")
+        ) {
+            try ConfigurationLoader.load(overrides: CommandLineOverrides(broker: "Angel"), environment: ["HOME": "/nonexistent"], logger: self.logger)
         }
         #expect(throws: ConfigurationError.self) {
             try ConfigurationLoader.load(

@@ -114,7 +114,11 @@ struct SimulatorTests {
             try SimulatorConfiguration(BrokerSettings(["ticks_per_second": "fast"]))
         }
         #expect(throws: BrokerConfigurationError.self) { try SimulatorConfiguration(BrokerSettings(["ticks_per_second": "0"])) }
-        #expect(throws: BrokerConfigurationError("unknown broker 'kite'; known brokers: simulator")) {
+        #expect(
+            throws: BrokerConfigurationError(
+                "unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: simulator"
+            )
+        ) {
             try BrokerRegistry.makeAdapter(
                 named: "kite",
                 settings: BrokerSettings(),

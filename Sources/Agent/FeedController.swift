@@ -12,7 +12,7 @@ import WireJSON
 ///
 /// Every call runs on the hub's feed command queue (``FeedCommandQueue``), one at a time and in
 /// order with subscribe and unsubscribe requests, so a switch never races a subscription.
-final class FeedSupervisor: FeedControl, Sendable {
+final class FeedController: FeedControl, Sendable {
     private struct State {
         var adapter: (any BrokerAdapter)?
         var brokerName: String
@@ -24,12 +24,21 @@ final class FeedSupervisor: FeedControl, Sendable {
     private let hub: NIOLoopBound<StreamingHub>
     private let feedLoop: any EventLoop
     private let logger: Logger
+    private let environment: [String: String]
 
-    init(configuration: AgentConfiguration, sink: any FeedEventSink, hub: NIOLoopBound<StreamingHub>, feedLoop: any EventLoop, logger: Logger) {
+    init(
+        configuration: AgentConfiguration,
+        sink: any FeedEventSink,
+        hub: NIOLoopBound<StreamingHub>,
+        feedLoop: any EventLoop,
+        environment: [String: String],
+        logger: Logger
+    ) {
         self.state = NIOLockedValueBox(State(adapter: nil, brokerName: configuration.broker, brokers: configuration.brokers))
         self.sink = sink
         self.hub = hub
         self.feedLoop = feedLoop
+        self.environment = environment
         self.logger = logger
     }
 
@@ -60,10 +69,13 @@ final class FeedSupervisor: FeedControl, Sendable {
     func connect(broker requested: String?, credentials: [String: String]) async -> Result<Void, RPCError> {
         let (current, currentName, brokers) = self.state.withLockedValue { ($0.adapter, $0.brokerName, $0.brokers) }
         let name = (requested ?? currentName).lowercased()
-        guard let canonical = BrokerRegistry.canonicalName(name) else {
+        let canonical: String
+        do {
+            canonical = try BrokerRegistry.supportedName(name)
+        } catch {
             return .failure(
                 .brokerUnavailable(
-                    "Unknown broker '\(name)'; known brokers: \(BrokerRegistry.supportedBrokers.joined(separator: ", ")).",
+                    error.message,
                     extra: ["supported": .array(BrokerRegistry.supportedBrokers.map { .string($0) })]
                 )
             )
@@ -75,11 +87,17 @@ final class FeedSupervisor: FeedControl, Sendable {
             await current.disconnect()
             self.state.withLockedValue { $0.adapter = nil }
         }
-        var settings = brokers[canonical] ?? BrokerSettings()
-        for (key, value) in credentials { settings.values[key] = value }
+        let settings = brokers[canonical] ?? BrokerSettings()
         let adapter: any BrokerAdapter
         do {
-            adapter = try BrokerRegistry.makeAdapter(named: canonical, settings: settings, eventLoop: self.feedLoop, logger: self.logger)
+            adapter = try BrokerRegistry.makeAdapter(
+                named: canonical,
+                settings: settings,
+                eventLoop: self.feedLoop,
+                logger: self.logger,
+                credentials: credentials,
+                environment: self.environment
+            )
         } catch {
             self.sink.feedStateChanged(.failed(reason: error.message))
             return .failure(.brokerUnavailable(error.message))

@@ -1,0 +1,115 @@
+import Brokers
+import MarketData
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+
+/// Polls `condition` every 10 ms until it holds; throws ``TimedOut`` after `timeout`, which is
+/// generous because the test machine is shared. Never used to assert how long something took.
+func waitUntil(_ description: @autoclosure () -> String, timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut(what: description()) }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
+/// A repeatable random source (SplitMix64) for backoff jitter.
+struct SeededRandom: RandomNumberGenerator, Sendable {
+    var state: UInt64
+
+    init(seed: UInt64) {
+        self.state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Collects what a feed reports.
+final class RecordingSink: FeedEventSink {
+    let ticks = NIOLockedValueBox<[Tick]>([])
+    let states = NIOLockedValueBox<[FeedConnectionState]>([])
+
+    func receive(_ tick: Tick) {
+        self.ticks.withLockedValue { $0.append(tick) }
+    }
+
+    func feedStateChanged(_ state: FeedConnectionState) {
+        self.states.withLockedValue { $0.append(state) }
+    }
+
+    var reportedStates: [FeedConnectionState] { self.states.withLockedValue { $0 } }
+    var receivedTicks: [Tick] { self.ticks.withLockedValue { $0 } }
+}
+
+/// Collects what a ``BrokerWebSocketConnection`` delivers.
+final class RecordingDelegate: BrokerWebSocketDelegate {
+    struct Record: Sendable {
+        var messages: [WebSocketMessage] = []
+        var controlFrames: [WebSocketOpcode] = []
+        var closed = false
+        var closeError: BrokerWebSocketError?
+    }
+
+    let record = NIOLockedValueBox(Record())
+
+    var snapshot: Record { self.record.withLockedValue { $0 } }
+
+    func webSocket(_ connection: BrokerWebSocketConnection, didReceive message: WebSocketMessage) {
+        self.record.withLockedValue { $0.messages.append(message) }
+    }
+
+    func webSocket(_ connection: BrokerWebSocketConnection, didReceiveControlFrame opcode: WebSocketOpcode) {
+        self.record.withLockedValue { $0.controlFrames.append(opcode) }
+    }
+
+    func webSocket(_ connection: BrokerWebSocketConnection, didCloseWith error: BrokerWebSocketError?) {
+        self.record.withLockedValue {
+            precondition(!$0.closed, "close reported twice")
+            $0.closed = true
+            $0.closeError = error
+        }
+    }
+}
+
+/// A made-up text protocol standing in for a broker's codec:
+/// - out: `sub <mode> <depth> NSE:A,NSE:B`, `unsub NSE:A`, and `hello` when a connection opens;
+/// - in: `tick NSE:A 101.5` becomes an LTP tick, `bye <reason>` ends the session (no retry),
+///   anything else is ignored.
+struct LineCodec: BrokerFeedCodec {
+    var greets = false
+
+    func openingMessages() -> [WebSocketMessage] {
+        self.greets ? [.text("hello")] : []
+    }
+
+    func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
+        let instruments = batch.instruments.map(\.description).joined(separator: ",")
+        switch batch.change {
+        case .subscribe(let mode, let depth): return [.text("sub \(mode.rawValue) \(depth) \(instruments)")]
+        case .unsubscribe: return [.text("unsub \(instruments)")]
+        }
+    }
+
+    func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
+        guard case .text(let text) = message else { return .accepted }
+        let words = text.split(separator: " ")
+        if words.first == "bye" { return .closeConnection(reason: words.dropFirst().joined(separator: " "), retry: false) }
+        guard words.count == 3, words[0] == "tick" else { return .accepted }
+        let parts = words[1].split(separator: ":")
+        var tick = Tick(instrument: Instrument(exchange: String(parts[0]), symbol: String(parts[1])), mode: .ltp)
+        tick.ltp = Double(words[2])
+        sink.receive(tick)
+        return .accepted
+    }
+
+    func shouldRetry(after error: BrokerWebSocketError) -> Bool {
+        !error.isAuthenticationFailure
+    }
+}
