@@ -30,12 +30,15 @@ public final class AgentRuntime: Sendable {
     ///   - reloadSource: where `reload` reads the configuration again; without it, `reload` says
     ///     the agent was started without a configuration source.
     ///   - logLevel: the switch a reload turns; without it, the log level is fixed.
+    ///   - environment: where brokers look for stored credentials (`CREDENTIALS_DIRECTORY`,
+    ///     `XDG_CONFIG_HOME`); by default the reload source's.
     public init(
         configuration: AgentConfiguration,
         apiKey: APIKeyStore.ResolvedKey,
         logger: Logger,
         reloadSource: ConfigurationSource? = nil,
-        logLevel: LogLevelSwitch? = nil
+        logLevel: LogLevelSwitch? = nil,
+        environment: [String: String]? = nil
     ) async throws {
         self.configuration = configuration
         self.logger = logger
@@ -66,7 +69,7 @@ public final class AgentRuntime: Sendable {
                 sink: sink,
                 hub: hub,
                 feedLoop: feedLoop,
-                environment: reloadSource?.environment ?? [:],
+                environment: environment ?? reloadSource?.environment ?? [:],
                 logger: logger
             )
             let control = AgentControl(

@@ -17,6 +17,8 @@ final class FeedController: FeedControl, Sendable {
         var adapter: (any BrokerAdapter)?
         var brokerName: String
         var brokers: [String: BrokerSettings]
+        /// Set by ``disconnect()``: the feed stays off until someone connects it again.
+        var stoppedOnRequest = false
     }
 
     private let state: NIOLockedValueBox<State>
@@ -51,11 +53,28 @@ final class FeedController: FeedControl, Sendable {
 
     // MARK: FeedControl
 
+    /// Subscribes through the running feed. A feed that failed (or never started) is started
+    /// again first: clients closed with 1012 after a failure reconnect and re-subscribe, and that
+    /// is what restarts it.
     func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
-        guard let adapter = self.adapter else {
+        let (adapter, stopped) = self.state.withLockedValue { ($0.adapter, $0.stoppedOnRequest) }
+        if let adapter, !Self.hasFailed(adapter) {
+            return await adapter.subscribe(instruments, mode: mode, depth: depth)
+        }
+        guard !stopped else {
             return instruments.map { _ in .refused(message: "Broker feed is not connected") }
         }
-        return await adapter.subscribe(instruments, mode: mode, depth: depth)
+        self.logger.notice("restarting the failed feed for a new subscription")
+        if case .failure(let error) = await self.connect(broker: nil, credentials: [:]) {
+            return instruments.map { _ in .refused(message: error.message) }
+        }
+        guard let restarted = self.adapter else { return instruments.map { _ in .refused(message: "Broker feed is not connected") } }
+        return await restarted.subscribe(instruments, mode: mode, depth: depth)
+    }
+
+    private static func hasFailed(_ adapter: any BrokerAdapter) -> Bool {
+        if case .failed = adapter.connectionState { return true }
+        return false
     }
 
     func unsubscribe(_ instruments: [Instrument]) async {
@@ -80,6 +99,7 @@ final class FeedController: FeedControl, Sendable {
                 )
             )
         }
+        self.state.withLockedValue { $0.stoppedOnRequest = false }
         if let current, current.brokerName == canonical, current.connectionState == .connected, credentials.isEmpty {
             return .success(())
         }
@@ -123,8 +143,12 @@ final class FeedController: FeedControl, Sendable {
 
     /// Stops the feed; the hub keeps its subscriptions for the next ``connect(broker:credentials:)``.
     func disconnect() async {
-        guard let adapter = self.adapter else { return }
-        self.state.withLockedValue { $0.adapter = nil }
+        let adapter = self.state.withLockedValue { state in
+            state.stoppedOnRequest = true
+            defer { state.adapter = nil }
+            return state.adapter
+        }
+        guard let adapter else { return }
         await adapter.disconnect()
         self.sink.feedStateChanged(.disconnected)
         self.logger.info("feed disconnected", metadata: ["broker": "\(adapter.brokerName)"])

@@ -302,11 +302,8 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
         let instruments = try IPCParams.instruments(params)
         let mode = try IPCParams.mode(params) ?? .quote
         let depth = try IPCParams.depth(params)
-        switch self.hub.feedState {
-        case .disconnected, .failed:
+        if case .disconnected = self.hub.feedState {
             throw .notConnected("The broker feed is not connected; connect it with `oactl connect` (method ws_connect) first.")
-        case .connecting, .connected, .reconnecting:
-            break
         }
         self.hub.subscribe(self, to: instruments, mode: mode, depth: depth) { outcomes in
             var entries: [JSONValue] = []

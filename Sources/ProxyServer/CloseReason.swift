@@ -21,6 +21,12 @@ struct CloseReason: Sendable, Equatable {
         return WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
     }
 
+    /// 1012 ("service restart"): the broker feed failed for good; the SDK reconnects and
+    /// re-subscribes, which starts the feed's recovery.
+    static func feedFailed(_ reason: String) -> CloseReason {
+        CloseReason(code: .unknown(1012), text: String("broker feed failed: \(reason)".utf8.prefix(120)) ?? "broker feed failed")
+    }
+
     static func slowConsumer(_ detail: String) -> CloseReason {
         CloseReason(code: .policyViolation, text: "slow consumer: \(detail)")
     }

@@ -59,7 +59,9 @@ final class ProxyContext: HubObserver {
     }
 
     /// Tells authenticated clients the feed changed state with a `broker_status` frame (the
-    /// reference has none; the SDK ignores message types it does not know).
+    /// reference has none; the SDK ignores message types it does not know). When the feed has
+    /// failed for good, every client is then closed with 1012, so the SDK reconnects and its
+    /// subscriptions restart the feed.
     func feedStateChanged(_ status: HubStatus) {
         var frame: JSONObject = [
             "type": "broker_status",
@@ -73,6 +75,11 @@ final class ProxyContext: HubObserver {
         }
         for connection in self.connections.values {
             connection.sendBrokerStatus(.object(frame))
+        }
+        if case .failed(let reason) = status.feedState {
+            for connection in self.connections.values {
+                connection.close(.feedFailed(reason), graceful: false)
+            }
         }
     }
 

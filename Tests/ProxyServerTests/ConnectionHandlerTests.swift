@@ -17,6 +17,7 @@ struct ConnectionHandlerTests {
         let hub: StreamingHub
         let handler: WebSocketConnectionHandler
         let channel: EmbeddedChannel
+        let proxy: ProxyContext
 
         init(_ configure: (inout ProxyConfiguration) -> Void = { _ in }) throws {
             self.hub = StreamingHub(
@@ -33,6 +34,8 @@ struct ConnectionHandlerTests {
                 verifier: APIKeyVerifier(apiKey: "key"),
                 logger: Logger(label: "test")
             )
+            self.proxy = proxy
+            self.hub.addObserver(proxy)
             self.handler = WebSocketConnectionHandler(proxy: proxy)
             self.channel = EmbeddedChannel(handler: self.handler, loop: self.loop)
             try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8765)).wait()
@@ -141,6 +144,26 @@ struct ConnectionHandlerTests {
         fixture.handler.housekeeping(now: start + .seconds(20))
         let close = try #require(try fixture.next())
         #expect(close.code == 1011 && close.text == "keepalive ping timeout")
+    }
+
+    @Test("feed state changes reach authenticated clients as broker_status; a failed feed closes them with 1012")
+    func brokerStatus() throws {
+        let fixture = try Fixture()
+        try fixture.authenticate()
+        let sink = fixture.hub.makeSink()
+        sink.feedStateChanged(.reconnecting(attempt: 2))
+        fixture.loop.run()
+        #expect(
+            try fixture.next()?.text == #"{"type": "broker_status", "broker": "test", "status": "reconnecting", "attempt": 2}"#
+        )
+        sink.feedStateChanged(.failed(reason: "5 attempts failed"))
+        fixture.loop.run()
+        #expect(
+            try fixture.next()?.text
+                == #"{"type": "broker_status", "broker": "test", "status": "failed", "message": "5 attempts failed"}"#
+        )
+        let close = try #require(try fixture.next())
+        #expect(close.opcode == .connectionClose && close.code == 1012 && close.text == "broker feed failed: 5 attempts failed")
     }
 
     @Test("a client's close is answered with the same code")
