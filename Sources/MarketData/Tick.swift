@@ -48,14 +48,15 @@ public struct Tick: Sendable, Equatable {
     public var effectiveChange: Double? {
         if let change { return change }
         guard let ltp, let close, close != 0 else { return nil }
-        return ((ltp - close) * 100).rounded() / 100
+        // `+ 0` turns a rounded -0.0 into 0.0, which is what a trader expects to read.
+        return ((ltp - close) * 100).rounded() / 100 + 0
     }
 
     /// ``changePercent`` as sent: the feed's value, else derived from the previous close, two decimals.
     public var effectiveChangePercent: Double? {
         if let changePercent { return changePercent }
         guard let ltp, let close, close != 0 else { return nil }
-        return ((ltp - close) / close * 10_000).rounded() / 100
+        return ((ltp - close) / close * 10_000).rounded() / 100 + 0
     }
 }
 

@@ -73,6 +73,8 @@ struct SimulatorTests {
         }
         let volumes = ticks.filter { $0.instrument == self.reliance }.compactMap(\.volume)
         #expect(volumes == volumes.sorted(), "volume is cumulative")
+        let stockPrices = ticks.filter { $0.instrument == self.reliance }.compactMap(\.close)
+        #expect(stockPrices.allSatisfy { $0 >= 100 }, "RELIANCE is priced as a stock, not as an option because it ends in CE")
     }
 
     @Test("the same seed gives the same prices")

@@ -56,4 +56,15 @@ struct EnvelopeTests {
         #expect(tick.effectiveChange == 1)
         #expect(tick.effectiveChangePercent == 2)
     }
+
+    @Test("a price a hair below the previous close reads 0.0, not -0.0")
+    func negativeZero() {
+        var tick = Tick(instrument: Instrument(exchange: "NSE", symbol: "X"), mode: .quote)
+        tick.ltp = 1509.6
+        tick.close = 1509.65
+        #expect(tick.effectiveChangePercent?.sign == .plus)
+        var buffer = ByteBuffer()
+        MarketDataEnvelope.writeData(of: tick, into: &buffer)
+        #expect(String(buffer: buffer).contains(#""change_percent": 0.0}"#))
+    }
 }

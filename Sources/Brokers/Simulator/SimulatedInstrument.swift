@@ -123,6 +123,13 @@ struct SimulatedInstrument {
         return ((paise / 5).rounded() * 5) / 100
     }
 
+    /// An option in OpenAlgo's format ends in a strike and `CE`/`PE` (`NIFTY28DEC2425000CE`); an
+    /// equity such as `RELIANCE` merely ends in the letters.
+    static func isOption(_ symbol: String, exchange: String) -> Bool {
+        guard ExchangeCode.derivatives.contains(exchange), symbol.hasSuffix("CE") || symbol.hasSuffix("PE") else { return false }
+        return symbol.dropLast(2).last?.isNumber == true
+    }
+
     private static func basePrice(for instrument: Instrument, random: inout SplitMix64) -> Double {
         let symbol = instrument.symbol.uppercased()
         if ExchangeCode.indices.contains(instrument.exchange) {
@@ -131,7 +138,7 @@ struct SimulatedInstrument {
             if symbol.contains("NIFTY") { return 24_000 + random.nextUnit() * 1_000 }
             return 5_000 + random.nextUnit() * 45_000
         }
-        if symbol.hasSuffix("CE") || symbol.hasSuffix("PE") { return 20 + random.nextUnit() * 480 }
+        if Self.isOption(symbol, exchange: instrument.exchange) { return 20 + random.nextUnit() * 480 }
         if instrument.exchange == "CDS" || instrument.exchange == "BCD" { return 80 + random.nextUnit() * 10 }
         return 100 + random.nextUnit() * 4_900
     }
