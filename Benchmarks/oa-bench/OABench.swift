@@ -41,9 +41,15 @@ struct OABench: AsyncParsableCommand {
     @Option(help: "Seconds to measure.") var duration = 10.0
     @Option(help: "Ticks per second per symbol the feed is running at, to report the expected rate.") var feedRate: Double?
     @Flag(help: "Print only the JSON line.") var json = false
+    @Option(
+        name: .customLong("ipc-socket"),
+        help: "Connect the clients to the agent's local JSON-RPC socket at this path instead of the WebSocket port."
+    )
+    var ipcSocket: String?
 
     func run() async throws {
-        guard let key = self.apiKey ?? getenv("OPENALGO_API_KEY").map({ String(cString: $0) }) else {
+        guard let key = self.apiKey ?? getenv("OPENALGO_API_KEY").map({ String(cString: $0) }) ?? (self.ipcSocket != nil ? "" : nil)
+        else {
             throw ValidationError("no API key: pass --api-key or set OPENALGO_API_KEY")
         }
         let modeNumber: Int
@@ -62,9 +68,16 @@ struct OABench: AsyncParsableCommand {
         var channels: [any Channel] = []
         for index in 0..<self.clients {
             let names = (0..<self.symbols).map { "BENCH\((index + $0) % universe + 1)" }
-            let subscribe =
-                #"{"action": "subscribe", "mode": \#(modeNumber), "symbols": ["#
-                + names.map { #"{"symbol": "\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ") + "]}"
+            let symbolList = names.map { #"{"symbol": "\#($0)", "exchange": "NSE"}"# }.joined(separator: ", ")
+            if let ipcSocket = self.ipcSocket {
+                let request =
+                    #"{"jsonrpc": "2.0", "id": 1, "method": "ws_subscribe", "params": {"mode": \#(modeNumber), "symbols": [\#(symbolList)]}}"#
+                channels.append(
+                    try await Self.connectLocal(group: group, path: ipcSocket, subscribe: request, stall: index < self.stalled, stats: stats)
+                )
+                continue
+            }
+            let subscribe = #"{"action": "subscribe", "mode": \#(modeNumber), "symbols": ["# + symbolList + "]}"
             channels.append(
                 try await self.connect(group: group, key: key, subscribe: subscribe, stallAfterSubscribing: index < self.stalled, stats: stats)
             )
@@ -105,6 +118,25 @@ struct OABench: AsyncParsableCommand {
             guard NIODeadline.now() < deadline else { throw ValidationError("clients did not all subscribe within \(timeout)") }
             try await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    private static func connectLocal(
+        group: MultiThreadedEventLoopGroup,
+        path: String,
+        subscribe: String,
+        stall: Bool,
+        stats: NIOLoopBound<BenchStats>
+    ) async throws -> any Channel {
+        let bootstrap = ClientBootstrap(group: group)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineSplitter()))
+                    try channel.pipeline.syncOperations.addHandler(
+                        LocalBenchClientHandler(subscribe: subscribe, stall: stall, stats: stats.value)
+                    )
+                }
+            }
+        return try await bootstrap.connect(unixDomainSocketPath: path).get()
     }
 
     private func connect(
@@ -237,7 +269,7 @@ final class BenchClientHandler: ChannelInboundHandler {
     }
 
     /// The integer after the last `"timestamp": ` (the envelope's data has one; depth levels have none).
-    private static func timestamp(in bytes: UnsafeRawBufferPointer) -> Int64? {
+    static func timestamp(in bytes: UnsafeRawBufferPointer) -> Int64? {
         let key = Self.timestampKey
         guard bytes.count > key.count else { return nil }
         var index = 0
@@ -254,6 +286,63 @@ final class BenchClientHandler: ChannelInboundHandler {
             index += 1
         }
         return nil
+    }
+}
+
+/// Splits the local socket's stream into lines.
+struct LineSplitter: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return .needMoreData }
+        let line = buffer.readSlice(length: newline - buffer.readerIndex)!
+        buffer.moveReaderIndex(forwardBy: 1)
+        context.fireChannelRead(Self.wrapInboundOut(line))
+        return .continue
+    }
+}
+
+/// A local-socket client: subscribes after the greeting, then times every `market_data` event.
+final class LocalBenchClientHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private static let marketDataPrefix = Array(#"{"jsonrpc":"2.0","method":"market_data""#.utf8)
+
+    let subscribe: String
+    /// Stop reading once subscribed, like a program that hangs.
+    let stall: Bool
+    let stats: BenchStats
+    private var state = 0
+
+    init(subscribe: String, stall: Bool, stats: BenchStats) {
+        self.subscribe = subscribe
+        self.stall = stall
+        self.stats = stats
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let line = self.unwrapInboundIn(data)
+        let timestamp: Int64? = line.withUnsafeReadableBytes { bytes in
+            guard bytes.starts(with: Self.marketDataPrefix) else { return nil }
+            return BenchClientHandler.timestamp(in: bytes)
+        }
+        if let timestamp {
+            if !self.stall { self.stats.record(sentMilliseconds: timestamp, bytes: line.readableBytes + 1) }
+        } else if self.state == 0 {
+            self.state = 1
+            context.writeAndFlush(self.wrapOutboundOut(context.channel.allocator.buffer(string: self.subscribe + "\n")), promise: nil)
+        } else if self.state == 1, line.readableBytesView.starts(with: Array(#"{"jsonrpc":"2.0","id":1,"#.utf8)) {
+            self.state = 2
+            self.stats.subscribed += 1
+            if self.stall {
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.stats.closed += 1
     }
 }
 

@@ -57,6 +57,29 @@ extension SocketTests {
             listener.close()
         }
 
+        @Test(
+            "a process of another user is refused by the agent's peer check, and oactl says so with 77",
+            .enabled(if: geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0, "needs root to start a process as another user")
+        )
+        func otherUser() async throws {
+            try await TestAgent.with { agent in
+                let directory = String(agent.socketPath.dropLast("/agent.sock".count))
+                // Open the file permissions, so that only the peer-credential check stands in the way.
+                #expect(chmod(directory, 0o755) == 0 && chmod(agent.socketPath, 0o666) == 0)
+                // A copy of oactl the other user can run whatever the permissions of the build directory.
+                let copy = directory + "/oactl"
+                let copied = try OactlRun.shell(#"cp "$OACTL" "$1" && chmod 755 "$1""#.replacingOccurrences(of: "$1", with: copy), socket: nil)
+                #expect(copied.status == 0)
+                let run = try OactlRun.shell(
+                    "setpriv --reuid=65534 --regid=65534 --clear-groups '\(copy)' status",
+                    socket: agent.socketPath
+                )
+                #expect(run.status == 77)
+                #expect(run.errors.contains("refuses clients of another user"))
+                #expect(try await agent.runtime.ipcServer.refusedPeerCount() == 1)
+            }
+        }
+
         @Test("a closed pipe ends the stream quietly; Ctrl-C ends it with 130")
         func pipeAndInterrupt() async throws {
             try await TestAgent.with { agent in
