@@ -91,3 +91,37 @@ extension String {
         return String(slice)
     }
 }
+
+/// The instruments of a streaming command, written any way the official Go CLI accepts them:
+/// `EXCHANGE:SYMBOL` arguments, a comma-separated `--symbols` list, bare symbols with
+/// `--exchange`, or `--symbol` with `--exchange`. Duplicates are dropped, order is kept.
+public enum InstrumentList {
+    public static func parse(
+        arguments: [String],
+        symbols: String?,
+        symbol: String?,
+        exchange: String?
+    ) throws(CommandLineValueError) -> [Instrument] {
+        var texts = arguments
+        if let symbols {
+            texts += symbols.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+        }
+        var result: [Instrument] = []
+        func add(_ instrument: Instrument) {
+            if !result.contains(instrument) { result.append(instrument) }
+        }
+        for text in texts {
+            if !text.contains(":"), let exchange {
+                add(try InstrumentArgument.parse("\(exchange):\(text)"))
+            } else {
+                add(try InstrumentArgument.parse(text))
+            }
+        }
+        if let symbol {
+            guard let exchange else { throw CommandLineValueError("--symbol \(symbol) needs --exchange (e.g. --exchange NSE)") }
+            add(try InstrumentArgument.parse("\(exchange):\(symbol)"))
+        }
+        guard !result.isEmpty else { throw CommandLineValueError("give at least one symbol, e.g. NSE:RELIANCE") }
+        return result
+    }
+}

@@ -148,12 +148,15 @@ struct Subscribe: ParsableCommand {
         abstract: "Stream market data: a live table on a terminal, JSON lines when piped.",
         discussion: """
             Prints the latest known tick of each symbol first, then every update. Stops after --count \
-            messages or --duration, on Ctrl-C (exit 130), or quietly when the reader of a pipe goes away.
+            messages or --duration, on Ctrl-C (exit 130), or quietly when the reader of a pipe goes away. \
+            Symbols may also be given as the official openalgo CLI's `stream` takes them: --symbols \
+            NSE:RELIANCE,NSE:SBIN, bare symbols with --exchange, or --symbol with --exchange.
 
             Examples:
               oactl subscribe NSE:RELIANCE NSE:TCS --mode Quote
               oactl subscribe NSE_INDEX:NIFTY --mode LTP --json | jq .data.ltp
               oactl subscribe NSE:INFY --mode Depth --count 5
+              oactl subscribe --symbols RELIANCE,SBIN --exchange NSE --duration 30s
             """
     )
 
@@ -162,7 +165,16 @@ struct Subscribe: ParsableCommand {
     var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     @Argument(help: ArgumentHelp("Symbols as EXCHANGE:SYMBOL.", valueName: "symbol"))
-    var symbols: [String]
+    var symbols: [String] = []
+
+    @Option(name: .customLong("symbols"), help: ArgumentHelp("A comma-separated list, e.g. NSE:RELIANCE,NSE:SBIN.", valueName: "list"))
+    var symbolList: String?
+
+    @Option(help: "One symbol, with --exchange.")
+    var symbol: String?
+
+    @Option(help: "The exchange of --symbol and of bare symbols (NSE, BSE, NFO, NSE_INDEX, ...).")
+    var exchange: String?
 
     @Option(help: "LTP, Quote or Depth.", completion: .list(["LTP", "Quote", "Depth"]))
     var mode = "Quote"
@@ -170,25 +182,32 @@ struct Subscribe: ParsableCommand {
     @Option(help: "Book levels in Depth mode: 5, 20, 30 or 50.")
     var depth = 5
 
-    @Option(help: "Stop after this many market_data messages.")
+    @Option(help: "Stop after this many market_data messages (0: no limit).")
     var count: Int?
 
-    @Option(help: ArgumentHelp("Stop after this long, e.g. 30s, 2m.", valueName: "duration"))
+    @Option(help: ArgumentHelp("Stop after this long, e.g. 30s, 2m (0: until Ctrl-C).", valueName: "duration"))
     var duration: String?
+
+    private func instruments() throws -> [Instrument] {
+        do {
+            return try InstrumentList.parse(arguments: self.symbols, symbols: self.symbolList, symbol: self.symbol, exchange: self.exchange)
+        } catch {
+            throw ValidationError("invalid symbol: \(error)")
+        }
+    }
 
     @Flag(help: "Print every message from the agent (replies and status events too) as JSON lines.")
     var raw = false
 
     func validate() throws {
-        guard !self.symbols.isEmpty else { throw ValidationError("give at least one symbol, e.g. NSE:RELIANCE") }
-        _ = try instruments(self.symbols)
+        _ = try self.instruments()
         do {
             _ = try ModeArgument.parse(self.mode)
         } catch {
             throw ValidationError("--mode: \(error)")
         }
         guard [5, 20, 30, 50].contains(self.depth) else { throw ValidationError("--depth must be 5, 20, 30 or 50") }
-        if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+        if let count, count < 0 { throw ValidationError("--count must be 0 (no limit) or more") }
         if let duration {
             do {
                 _ = try DurationArgument.parse(duration)
@@ -199,9 +218,10 @@ struct Subscribe: ParsableCommand {
     }
 
     func run() throws {
-        let instruments = try instruments(self.symbols)
+        let instruments = try self.instruments()
         let mode = try ModeArgument.parse(self.mode)
-        let stopAfter = try self.duration.map { try DurationArgument.parse($0) }
+        let stopAfter = try self.duration.map { try DurationArgument.parse($0) }.flatMap { $0 == .zero ? nil : $0 }
+        let limit = self.count.flatMap { $0 == 0 ? nil : $0 }
         let json = self.raw || self.options.wantsJSON
         try self.options.withClient { client in
             Stream.prepareSignals()
@@ -248,7 +268,7 @@ struct Subscribe: ParsableCommand {
             } tick: {
                 view?.redrawIfDue()
             } stopAt: { delivered in
-                self.count.map { delivered >= $0 } ?? false
+                limit.map { delivered >= $0 } ?? false
             }
             view?.finish()
             try outcome.exit()

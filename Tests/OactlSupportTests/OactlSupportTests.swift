@@ -20,6 +20,29 @@ struct OactlSupportTests {
         }
     }
 
+    @Test("symbol lists as the official CLI's stream takes them, de-duplicated in order")
+    func instrumentLists() throws {
+        let nse = { Instrument(exchange: "NSE", symbol: $0) }
+        #expect(
+            try InstrumentList.parse(arguments: ["NSE:TCS"], symbols: "NSE:RELIANCE, NSE:SBIN", symbol: nil, exchange: nil) == [
+                nse("TCS"), nse("RELIANCE"), nse("SBIN"),
+            ]
+        )
+        #expect(
+            try InstrumentList.parse(arguments: [], symbols: "RELIANCE,NSE_INDEX:NIFTY", symbol: nil, exchange: "nse") == [
+                nse("RELIANCE"), Instrument(exchange: "NSE_INDEX", symbol: "NIFTY"),
+            ]
+        )
+        #expect(try InstrumentList.parse(arguments: ["NSE:SBIN"], symbols: nil, symbol: "SBIN", exchange: "NSE") == [nse("SBIN")])
+        #expect(throws: CommandLineValueError("--symbol SBIN needs --exchange (e.g. --exchange NSE)")) {
+            try InstrumentList.parse(arguments: [], symbols: nil, symbol: "SBIN", exchange: nil)
+        }
+        #expect(throws: CommandLineValueError.self) { try InstrumentList.parse(arguments: [], symbols: "RELIANCE", symbol: nil, exchange: nil) }
+        #expect(throws: CommandLineValueError("give at least one symbol, e.g. NSE:RELIANCE")) {
+            try InstrumentList.parse(arguments: [], symbols: " , ", symbol: nil, exchange: nil)
+        }
+    }
+
     @Test("durations as people write them")
     func durations() throws {
         #expect(try DurationArgument.parse("30s") == .seconds(30))

@@ -32,6 +32,15 @@ extension SocketTests {
                     #expect(object?["type"] == "market_data" && object?["symbol"] == "RELIANCE" && object?["mode"] == 2)
                     #expect(object?["data"]?.objectValue?["ltp"]?.numberValue != nil)
                 }
+                let goStyle = try OactlRun(
+                    ["subscribe", "--symbols", "RELIANCE,TCS", "--exchange", "NSE", "--mode", "LTP", "--count", "10"],
+                    socket: agent.socketPath
+                )
+                #expect(goStyle.status == 0)
+                let symbols = Set(
+                    goStyle.output.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)).objectValue?["symbol"]?.stringValue }
+                )
+                #expect(symbols == ["RELIANCE", "TCS"])
             }
         }
 
