@@ -191,10 +191,23 @@ let package = Package(
             ],
             swiftSettings: testSettings
         ),
+        .target(
+            name: "FakeBrokers",
+            dependencies: [
+                "Brokers", "WireJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Tests/FakeBrokers",
+            swiftSettings: testSettings
+        ),
         .testTarget(
             name: "BrokersTests",
             dependencies: [
-                "Brokers", "MarketData",
+                "Brokers", "MarketData", "FakeBrokers",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -208,13 +221,23 @@ let package = Package(
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
-                "ProxyServer", "Agent", "Brokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
+                "ProxyServer", "Agent", "FakeBrokers", "Brokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "BrokerFeedTests",
+            dependencies: [
+                "Agent", "Brokers", "LocalIPC", "ProxyServer", "StreamingHub", "FakeBrokers", "MarketData", "WireJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: testSettings
         ),

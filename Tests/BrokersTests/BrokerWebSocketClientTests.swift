@@ -1,4 +1,5 @@
 import Brokers
+import FakeBrokers
 import NIOCore
 import NIOHTTP1
 import NIOPosix

@@ -1,4 +1,5 @@
 import Brokers
+import FakeBrokers
 import Logging
 import MarketData
 import NIOCore

@@ -1,3 +1,4 @@
+import FakeBrokers
 import MarketData
 import NIOCore
 import Testing

@@ -1,4 +1,5 @@
 import Agent
+import FakeBrokers
 import Logging
 import NIOCore
 import ProxyServer

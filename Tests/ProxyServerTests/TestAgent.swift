@@ -1,5 +1,6 @@
 import Agent
 import Brokers
+import FakeBrokers
 import LocalIPC
 import Logging
 import NIOCore

@@ -1,18 +1,9 @@
 import Brokers
+import FakeBrokers
 import MarketData
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
-
-/// Polls `condition` every 10 ms until it holds; throws ``TimedOut`` after `timeout`, which is
-/// generous because the test machine is shared. Never used to assert how long something took.
-func waitUntil(_ description: @autoclosure () -> String, timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        guard ContinuousClock.now < deadline else { throw TimedOut(what: description()) }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-}
 
 /// A repeatable random source (SplitMix64) for backoff jitter.
 struct SeededRandom: RandomNumberGenerator, Sendable {

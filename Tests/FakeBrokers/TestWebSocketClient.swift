@@ -8,25 +8,25 @@ import Glibc
 /// A deliberately plain, blocking WebSocket client for transcript tests: it sends exactly the
 /// bytes a test asks for and hands back every frame the server sends, including control frames,
 /// so tests can see pings, close codes and reasons that a full client library would hide.
-final class TestWebSocketClient {
-    struct Frame: Equatable {
-        var opcode: UInt8
-        var payload: [UInt8]
+public final class TestWebSocketClient {
+    public struct Frame: Equatable {
+        public var opcode: UInt8
+        public var payload: [UInt8]
 
-        var text: String { String(decoding: self.payload, as: UTF8.self) }
-        var closeCode: Int? { self.opcode == 0x8 && self.payload.count >= 2 ? Int(self.payload[0]) << 8 | Int(self.payload[1]) : nil }
-        var closeReason: String { String(decoding: self.payload.dropFirst(2), as: UTF8.self) }
+        public var text: String { String(decoding: self.payload, as: UTF8.self) }
+        public var closeCode: Int? { self.opcode == 0x8 && self.payload.count >= 2 ? Int(self.payload[0]) << 8 | Int(self.payload[1]) : nil }
+        public var closeReason: String { String(decoding: self.payload.dropFirst(2), as: UTF8.self) }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     private let descriptor: Int32
     private var pending: [UInt8] = []
 
     /// Sends a plain HTTP GET (no upgrade) and returns the whole response.
-    static func plainHTTPGet(port: Int) throws -> String {
+    public static func plainHTTPGet(port: Int) throws -> String {
         let client = try TestWebSocketClient(port: port, upgrade: false)
         try client.sendBytes(Array("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
         return try client.readHTTPHead()
@@ -34,7 +34,7 @@ final class TestWebSocketClient {
 
     /// Connects and completes the upgrade. `receiveBuffer` shrinks the socket's receive buffer, to
     /// make a client that stops reading fill up quickly.
-    init(port: Int, path: String = "/", receiveBuffer: Int32? = nil, timeoutSeconds: Int = 10, upgrade: Bool = true) throws {
+    public init(port: Int, path: String = "/", receiveBuffer: Int32? = nil, timeoutSeconds: Int = 10, upgrade: Bool = true) throws {
         self.descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard self.descriptor >= 0 else { throw Failure(description: "socket() failed") }
         if var size = receiveBuffer {
@@ -70,15 +70,15 @@ final class TestWebSocketClient {
 
     // MARK: Sending
 
-    func send(_ text: String) throws {
+    public func send(_ text: String) throws {
         try self.sendFrame(opcode: 0x1, payload: Array(text.utf8))
     }
 
-    func send(_ value: JSONValue) throws {
+    public func send(_ value: JSONValue) throws {
         try self.send(value.jsonText)
     }
 
-    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) throws {
+    public func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) throws {
         var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         if payload.count < 126 {
@@ -107,7 +107,7 @@ final class TestWebSocketClient {
     // MARK: Receiving
 
     /// The next frame of any kind; throws on timeout or when the server closed the TCP connection.
-    func receiveFrame() throws -> Frame {
+    public func receiveFrame() throws -> Frame {
         let header = try self.readExactly(2)
         let opcode = header[0] & 0x0F
         var length = Int(header[1] & 0x7F)
@@ -121,7 +121,7 @@ final class TestWebSocketClient {
     }
 
     /// The next frame that is not a ping; pings are answered, as every real client does.
-    func receiveAnsweringPings() throws -> Frame {
+    public func receiveAnsweringPings() throws -> Frame {
         while true {
             let frame = try self.receiveFrame()
             guard frame.opcode == 0x9 else { return frame }
@@ -130,7 +130,7 @@ final class TestWebSocketClient {
     }
 
     /// The next text frame that is not market data, parsed.
-    func receiveReply() throws -> JSONValue {
+    public func receiveReply() throws -> JSONValue {
         while true {
             let frame = try self.receiveAnsweringPings()
             guard frame.opcode == 0x1 else {
@@ -144,7 +144,7 @@ final class TestWebSocketClient {
     }
 
     /// The text of the next reply that is not market data, exactly as sent.
-    func receiveReplyText() throws -> String {
+    public func receiveReplyText() throws -> String {
         while true {
             let frame = try self.receiveAnsweringPings()
             if frame.opcode == 0x8 { throw Failure(description: "closed: \(frame.closeCode ?? 0) \(frame.closeReason)") }
@@ -153,7 +153,7 @@ final class TestWebSocketClient {
     }
 
     /// The next market-data frame, parsed.
-    func receiveMarketData() throws -> JSONObject {
+    public func receiveMarketData() throws -> JSONObject {
         while true {
             let frame = try self.receiveAnsweringPings()
             if frame.opcode == 0x8 { throw Failure(description: "closed: \(frame.closeCode ?? 0) \(frame.closeReason)") }
@@ -163,7 +163,7 @@ final class TestWebSocketClient {
     }
 
     /// Reads until a close frame arrives; returns it.
-    func receiveClose() throws -> Frame {
+    public func receiveClose() throws -> Frame {
         while true {
             let frame = try self.receiveAnsweringPings()
             if frame.opcode == 0x8 { return frame }
@@ -172,7 +172,7 @@ final class TestWebSocketClient {
 
     /// Authenticates with `key` and returns the reply.
     @discardableResult
-    func authenticate(_ key: String) throws -> JSONValue {
+    public func authenticate(_ key: String) throws -> JSONValue {
         try self.send(.object(["action": "authenticate", "api_key": .string(key)]))
         return try self.receiveReply()
     }
