@@ -44,6 +44,46 @@ extension SocketTests {
             }
         }
 
+        @Test(
+            "every other command against the agent: clients, subscriptions, metrics, events, connect, disconnect, unsubscribe, api-key, reload, call"
+        )
+        func otherCommands() async throws {
+            try await TestAgent.with { agent in
+                let holder = try agent.localClient()
+                try holder.call("ws_subscribe", params: ["symbols": [["symbol": "SBIN", "exchange": "NSE"]], "mode": "Quote"])
+                let socket = agent.socketPath
+                let clients = try OactlRun(["clients", "--json"], socket: socket)
+                let listed = try JSONParser.parse(clients.output).objectValue?["clients"]?.arrayValue ?? []
+                #expect(listed.count == 2 && listed.contains { $0.objectValue?["subscriptions"]?.arrayValue?.count == 1 })
+                let table = try OactlRun(["clients"], socket: socket, terminal: true)
+                #expect(table.output.contains("ID") && table.output.contains("ipc") && table.output.contains("pid \(getpid())"))
+                let subscriptions = try OactlRun(["subscriptions"], socket: socket, terminal: true)
+                #expect(subscriptions.output.contains("NSE:SBIN") && subscriptions.output.contains("Quote"))
+                let metrics = try OactlRun(["metrics", "--json"], socket: socket)
+                #expect(try JSONParser.parse(metrics.output).objectValue?["ticks_in"]?.intValue != nil)
+                let events = try OactlRun.start(["events", "--count", "3", "--json"], socket: socket)
+                try await Task.sleep(for: .milliseconds(300))
+                let disconnected = try OactlRun(["disconnect", "--json"], socket: socket)
+                #expect(try JSONParser.parse(disconnected.output).objectValue?["state"] == "disconnected")
+                let connected = try OactlRun(["connect", "simulator"], socket: socket, terminal: true)
+                #expect(connected.status == 0 && connected.output.contains("simulator: connected"))
+                let eventLines = events.finish().output.split(separator: "\n").map(String.init)
+                #expect(eventLines.count == 3 && eventLines.allSatisfy { $0.contains(#""method":"ws_connection_status""#) })
+                let unsubscribe = try OactlRun(["unsubscribe", "NSE:SBIN"], socket: socket, terminal: true)
+                #expect(unsubscribe.status == 0 && unsubscribe.output.contains("unsubscribed NSE:SBIN Quote"))
+                let key = try OactlRun(["api-key"], socket: socket)
+                #expect(key.output == TestAgent.apiKey + "\n")
+                let rotate = try OactlRun(["api-key", "--rotate"], socket: socket)
+                #expect(rotate.status == 1 && rotate.errors.contains("oa.ipc.NotPermitted"))
+                let reload = try OactlRun(["reload"], socket: socket)
+                #expect(reload.status == 1 && reload.errors.contains("without a configuration source"))
+                let call = try OactlRun(["call", "subscriptions"], socket: socket)
+                #expect(try JSONParser.parse(call.output).objectValue?["agent"] == [])
+                let badParams = try OactlRun(["call", "status", "[1]"], socket: socket)
+                #expect(badParams.status == 64)
+            }
+        }
+
         @Test("exit statuses: 64 usage, 69 not running (with a hint), 1 agent error, 75 timeout")
         func exitStatuses() async throws {
             try await TestAgent.with { agent in
@@ -210,24 +250,49 @@ struct OactlRun {
     }
 
     private init(executable: String, arguments: [String], socket: String?, environment: [String: String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var variables = ["PATH": "/usr/local/bin:/usr/bin:/bin", "OACTL": Self.binary, "HOME": NSHomeDirectory()]
-        if let socket { variables["OPENALGO_AGENT_SOCKET"] = socket }
-        for (key, value) in environment { variables[key] = value }
-        process.environment = variables
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        self.status = process.terminationStatus
-        self.output = String(decoding: outputData, as: UTF8.self)
-        self.errors = String(decoding: errorData, as: UTF8.self)
+        self = try Running(executable: executable, arguments: arguments, socket: socket, environment: environment).finish()
+    }
+
+    /// A run still going, for commands that must overlap with others. Starting one does not block,
+    /// so the test's task never holds a thread the agent's own tasks need.
+    struct Running {
+        private let process = Process()
+        private let output = Pipe()
+        private let errors = Pipe()
+
+        fileprivate init(executable: String, arguments: [String], socket: String?, environment: [String: String]) throws {
+            self.process.executableURL = URL(fileURLWithPath: executable)
+            self.process.arguments = arguments
+            var variables = ["PATH": "/usr/local/bin:/usr/bin:/bin", "OACTL": OactlRun.binary, "HOME": NSHomeDirectory()]
+            if let socket { variables["OPENALGO_AGENT_SOCKET"] = socket }
+            for (key, value) in environment { variables[key] = value }
+            self.process.environment = variables
+            self.process.standardOutput = self.output
+            self.process.standardError = self.errors
+            try self.process.run()
+        }
+
+        /// Waits for the end and collects the output.
+        func finish() -> OactlRun {
+            let outputData = self.output.fileHandleForReading.readDataToEndOfFile()
+            let errorData = self.errors.fileHandleForReading.readDataToEndOfFile()
+            self.process.waitUntilExit()
+            return OactlRun(
+                status: self.process.terminationStatus,
+                output: String(decoding: outputData, as: UTF8.self),
+                errors: String(decoding: errorData, as: UTF8.self)
+            )
+        }
+    }
+
+    static func start(_ arguments: [String], socket: String?) throws -> Running {
+        try Running(executable: Self.binary, arguments: arguments, socket: socket, environment: [:])
+    }
+
+    private init(status: Int32, output: String, errors: String) {
+        self.status = status
+        self.output = output
+        self.errors = errors
     }
 
     /// Runs a bash line with `$OACTL` set to the binary.
