@@ -396,13 +396,17 @@ extension BrokerFeedSuites {
             }
         }
 
-        @Test("a disconnect packet with code 805 (too many connections) fails the feed at once with Dhan's reason, without retrying")
+        @Test(
+            "a disconnect packet with code 805 (too many connections) fails the feed at once with Dhan's reason, without retrying, and closes the 20-level socket too"
+        )
         func tooManyConnections() async throws {
             try await Self.withFeed { dhan, agent in
                 let client = try agent.client()
                 _ = try self.subscribe(client, "INFY", "NSE", mode: 1)
                 _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
+                _ = try self.subscribe(client, "SBIN", "NSE", mode: 3, depth: 20)
                 try await dhan.feed.waitForConnections(1)
+                try await dhan.depth.waitForConnections(1)
 
                 dhan.sendDisconnect(reason: 805)
                 let failed = try client.receiveBrokerStatus { $0["status"] == "failed" }
@@ -411,6 +415,7 @@ extension BrokerFeedSuites {
                 #expect(!message.contains("gave up"), "805 is not retried")
                 #expect(try client.receiveClose().closeCode == 1012)
                 #expect(dhan.feed.snapshot.handshakes.count == 1)
+                try await dhan.depth.wait(for: "the 20-level socket to close with the failed feed") { $0.openConnections == 0 }
             }
         }
 

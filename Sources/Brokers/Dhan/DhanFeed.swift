@@ -17,7 +17,8 @@ import NIOCore
 /// clients are told about. The depth socket's states are logged; if it fails for good (its
 /// retries run out, or Dhan refuses it), its instruments move to the 5-level feed's Full mode,
 /// five levels deep, as the reference falls back when 20-level data stops, and later 20-level
-/// requests are served five deep until the next `connect`.
+/// requests are served five deep until the next `connect`. When the 5-level feed fails for
+/// good, the depth socket is closed with it: the feed is down as a whole until it is started again.
 ///
 /// Credentials (`client_id`, `access_token`) go in the URL query, as Dhan requires; a
 /// `client_id` stored as OpenAlgo's `id:::key` is cut at the `:::`. They are read again before
@@ -139,7 +140,11 @@ public final class DhanFeed: BrokerAdapter {
         }
         await previousFeed?.stop()
         await previousDepthFeed?.stop()
-        let gate = InitialConnectGate(forwardingTo: sink)
+        let feedSink = FeedStateObserver(forwardingTo: sink) { [weak self, weak feed] state in
+            guard case .failed = state, let self, let feed else { return }
+            self.feedFailed(feed)
+        }
+        let gate = InitialConnectGate(forwardingTo: feedSink)
         feed.start(sink: gate)
         if case .failed(let reason) = await gate.firstOutcome(within: Self.initialConnectWait, on: self.context.eventLoop) {
             gate.mute()
@@ -258,8 +263,8 @@ public final class DhanFeed: BrokerAdapter {
         )
         state.depthFeed = depthFeed
         if let sink = state.sink {
-            plan.startDepthFeed = DepthFeedSink(forwardingTo: sink, logger: self.context.logger) { [weak self, weak depthFeed] reason in
-                guard let self, let depthFeed else { return }
+            plan.startDepthFeed = FeedStateObserver(ticksTo: sink, logger: self.context.logger) { [weak self, weak depthFeed] state in
+                guard case .failed(let reason) = state, let self, let depthFeed else { return }
                 self.depthFeedFailed(depthFeed, reason: reason)
             }
         }
@@ -286,6 +291,20 @@ public final class DhanFeed: BrokerAdapter {
         Task { await failed.stop() }
     }
 
+    /// The 5-level feed failed for good: the whole feed is down (clients are told so and the next
+    /// subscription starts it again), so the depth socket is closed too rather than left
+    /// streaming to nobody.
+    private func feedFailed(_ failed: FeedSupervisor<DhanFeedCodec>) {
+        let depthFeed = self.state.withLockedValue { state -> FeedSupervisor<DhanDepthFeedCodec>? in
+            guard state.feed === failed else { return nil }
+            defer { state.depthFeed = nil }
+            return state.depthFeed
+        }
+        guard let depthFeed else { return }
+        self.context.logger.info("closing dhan's 20-level depth feed with the failed 5-level feed")
+        Task { await depthFeed.stop() }
+    }
+
     private static func emptySlots() -> ConnectionSlotAllocator {
         ConnectionSlotAllocator(maximumConnections: 1, maximumInstrumentsPerConnection: DhanRequest.maximumInstrumentsPerConnection)
     }
@@ -306,17 +325,29 @@ public final class DhanFeed: BrokerAdapter {
     }
 }
 
-/// The depth socket's sink: ticks go to the feed's sink; states are logged (clients are told
-/// the 5-level feed's state), and a `failed` is handed to the adapter to fall back.
-private final class DepthFeedSink: FeedEventSink {
+/// Passes ticks and states on to the feed's sink and tells the adapter of each state, so it can
+/// act on a failure; the depth socket's states are not passed on (clients are told the 5-level
+/// feed's state), only logged.
+private final class FeedStateObserver: FeedEventSink {
     private let downstream: any FeedEventSink
-    private let logger: Logger
-    private let onFailure: @Sendable (String) -> Void
+    private let forwardsStates: Bool
+    private let logger: Logger?
+    private let observe: @Sendable (FeedConnectionState) -> Void
 
-    init(forwardingTo downstream: any FeedEventSink, logger: Logger, onFailure: @escaping @Sendable (String) -> Void) {
+    /// Observes the 5-level feed: everything is passed on.
+    init(forwardingTo downstream: any FeedEventSink, observe: @escaping @Sendable (FeedConnectionState) -> Void) {
         self.downstream = downstream
+        self.forwardsStates = true
+        self.logger = nil
+        self.observe = observe
+    }
+
+    /// Observes the depth socket: ticks are passed on, states logged.
+    init(ticksTo downstream: any FeedEventSink, logger: Logger, observe: @escaping @Sendable (FeedConnectionState) -> Void) {
+        self.downstream = downstream
+        self.forwardsStates = false
         self.logger = logger
-        self.onFailure = onFailure
+        self.observe = observe
     }
 
     func receive(_ tick: Tick) {
@@ -324,7 +355,8 @@ private final class DepthFeedSink: FeedEventSink {
     }
 
     func feedStateChanged(_ state: FeedConnectionState) {
-        self.logger.info("dhan 20-level depth feed \(state)")
-        if case .failed(let reason) = state { self.onFailure(reason) }
+        self.logger?.info("dhan 20-level depth feed \(state)")
+        if self.forwardsStates { self.downstream.feedStateChanged(state) }
+        self.observe(state)
     }
 }

@@ -59,7 +59,7 @@ struct BrokerFeedAgent {
         let agent = BrokerFeedAgent(runtime: runtime, task: Task { try await runtime.run() }, broker: broker, home: directory)
         do {
             if waitForConnected { try await agent.waitForFeed("connected") { $0 == .connected } }
-            let result = try await body(agent)
+            let result = try await withTaskExecutorPreference(BlockingTestExecutor.shared) { try await body(agent) }
             try await agent.stop()
             return result
         } catch {
