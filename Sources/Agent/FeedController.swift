@@ -100,7 +100,9 @@ final class FeedController: FeedControl, Sendable {
             )
         }
         self.state.withLockedValue { $0.stoppedOnRequest = false }
-        if let current, current.brokerName == canonical, current.connectionState == .connected, credentials.isEmpty {
+        if let current, (try? BrokerRegistry.entry(named: current.brokerName).name) == canonical, current.connectionState == .connected,
+            credentials.isEmpty
+        {
             return .success(())
         }
         if let current {

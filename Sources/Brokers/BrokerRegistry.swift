@@ -64,8 +64,16 @@ public enum BrokerRegistry {
     /// Every broker the agent knows, in the order they are listed to people.
     public static let entries: [Entry] = [
         Entry(name: "zerodha", aliases: [], makeAdapter: nil),
-        Entry(name: "angelone", aliases: ["angel"], makeAdapter: nil),
-        Entry(name: "dhan", aliases: [], makeAdapter: nil),
+        Entry(
+            name: "angelone",
+            aliases: ["angel"],
+            makeAdapter: { context throws(BrokerConfigurationError) in try AngelOneFeed(context: context) }
+        ),
+        Entry(
+            name: "dhan",
+            aliases: [],
+            makeAdapter: { context throws(BrokerConfigurationError) in try DhanFeed(context: context) }
+        ),
         Entry(name: "fyers", aliases: [], makeAdapter: nil),
         Entry(name: "upstox", aliases: [], makeAdapter: nil),
         Entry(

@@ -105,13 +105,14 @@ struct BrokerCredentialsAndRegistryTests {
 
     @Test("names and aliases resolve case-insensitively; known but unimplemented brokers say so")
     func registry() throws {
-        #expect(BrokerRegistry.supportedBrokers == ["simulator"])
+        #expect(BrokerRegistry.supportedBrokers == ["angelone", "dhan", "simulator"])
         #expect(BrokerRegistry.knownBrokers == ["zerodha", "angelone", "dhan", "fyers", "upstox", "simulator", "replay", "zmq"])
         #expect(try BrokerRegistry.entry(named: "Angel").name == "angelone")
         #expect(try BrokerRegistry.entry(named: "ANGELONE").name == "angelone")
-        #expect(throws: BrokerConfigurationError("broker 'angelone' is not available in this build yet; this build supports: simulator")) {
+        #expect(throws: BrokerConfigurationError("broker 'fyers' is not available in this build yet; this build supports: angelone, dhan, simulator"))
+        {
             try BrokerRegistry.makeAdapter(
-                named: "angel",
+                named: "Fyers",
                 settings: BrokerSettings(),
                 eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
                 logger: Logger(label: "test")
@@ -124,5 +125,20 @@ struct BrokerCredentialsAndRegistryTests {
             logger: Logger(label: "test")
         )
         #expect(simulator.brokerName == "simulator")
+        let angel = try BrokerRegistry.makeAdapter(
+            named: "angel",
+            settings: BrokerSettings(),
+            eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+            logger: Logger(label: "test")
+        )
+        #expect(angel is AngelOneFeed && angel.brokerName == "angel", "clients see OpenAlgo's name for Angel One")
+        #expect(
+            try BrokerRegistry.makeAdapter(
+                named: "dhan",
+                settings: BrokerSettings(),
+                eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+                logger: Logger(label: "test")
+            ) is DhanFeed
+        )
     }
 }

@@ -1,0 +1,236 @@
+import Logging
+import MarketData
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Angel One's market data through SmartAPI WebSocket 2.0, as a ``BrokerAdapter``.
+///
+/// `connect` reads the credentials (`api_key`, `client_code`, `jwt_token`, `feed_token`; see
+/// ``BrokerCredentials``), which SmartAPI checks as upgrade headers, and the scrip master
+/// (``InstrumentMasterSource``: `OpenAPIScripMaster.json`), then starts a ``FeedSupervisor``
+/// with ``AngelOneFeedCodec`` and waits for the first connection's outcome, so a refused token
+/// is `connect`'s error. The client sends the text `ping` every 10 s (`heartbeat_interval_s`;
+/// the reference's client pings every 10 s); SmartAPI's `pong` keeps the stall detector quiet
+/// while the market is closed.
+///
+/// Limits (SmartAPI's documentation): one session carries at most 1000 token subscriptions, so
+/// more instruments are refused one by one with the pool's capacity message. Depth is five levels
+/// (SnapQuote); a Depth request for 20 or more levels on NSE cash is served by Depth-20 (twenty
+/// levels, no prices besides the book) while fewer than 50 tokens use it, and otherwise falls
+/// back to five levels, which the ack's `actualDepth` says.
+///
+/// Settings (`[brokers.angelone]`): `ws_url`, `instruments_file`, `instruments_url`,
+/// `heartbeat_interval_s`, the credential fields, and the ``FeedTuningSettings`` keys.
+/// Reconnects default to the reference adapter's policy (spec §0.3): 5 s doubling to at most
+/// 60 s, 10 attempts; 90 s of silence while subscribed forces a reconnect.
+public final class AngelOneFeed: BrokerAdapter {
+    public static let name = "angelone"
+    /// Where SmartAPI publishes its scrip master (no login needed).
+    public static let defaultInstrumentsURL = "https://margincalculator.angelbroking.com/OpenAPI_File/files/OpenAPIScripMaster.json"
+    /// How long `connect` waits for the first connection before letting it carry on in the background.
+    static let initialConnectWait = TimeAmount.seconds(15)
+    /// The reference's client pings every 10 s (`heartbeat_interval_s`).
+    static let heartbeatSeconds = 10.0
+    static let fiveLevels = 5
+
+    /// What clients see as `broker`: OpenAlgo's name for Angel One.
+    public let brokerName = "angel"
+    private let context: BrokerAdapterContext
+    private let webSocketURL: String
+    private let configuration: FeedSupervisor<AngelOneFeedCodec>.Configuration
+    private let state: NIOLockedValueBox<State>
+
+    private struct State {
+        var supervisor: FeedSupervisor<AngelOneFeedCodec>?
+        var master: SymbolMaster?
+        var slots = AngelOneFeed.emptySlots()
+        /// Instruments streamed by Depth-20.
+        var depth20: Set<Instrument> = []
+    }
+
+    /// Validates the settings; credentials and the master are read by ``connect(sink:)``, so a
+    /// fixed token file is picked up by the next connect.
+    public init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
+        self.context = context
+        self.webSocketURL = context.settings["ws_url"] ?? AngelOneRequest.defaultURL
+        do {
+            _ = try WebSocketURL(self.webSocketURL)
+        } catch {
+            throw BrokerConfigurationError("[brokers.\(Self.name)] ws_url: \(error.message)")
+        }
+        let supervision = try FeedTuningSettings.supervision(
+            context.settings,
+            broker: Self.name,
+            defaults: FeedSupervisorStateMachine.Configuration(
+                reconnect: ReconnectPolicy(initialDelay: .seconds(5), multiplier: 2, maximumDelay: .seconds(60), maximumAttempts: 10),
+                stallTimeout: .seconds(90),
+                stallCheckInterval: .seconds(30)
+            )
+        )
+        let batching = try FeedTuningSettings.batching(context.settings, broker: Self.name, defaults: SubscriptionBatcher.Configuration())
+        let heartbeat = try context.settings.double("heartbeat_interval_s", broker: Self.name, default: Self.heartbeatSeconds)
+        guard heartbeat > 0, heartbeat <= 3600 else {
+            throw BrokerConfigurationError("[brokers.\(Self.name)] heartbeat_interval_s must be above 0 and at most 3600, got \(heartbeat)")
+        }
+        self.configuration = FeedSupervisor.Configuration(
+            supervision: supervision,
+            batching: batching,
+            client: BrokerWebSocketClient.Configuration(
+                keepalive: .text(AngelOneRequest.heartbeat, every: .nanoseconds(Int64(heartbeat * 1e9)))
+            )
+        )
+        self.state = NIOLockedValueBox(State())
+    }
+
+    public var connectionState: FeedConnectionState {
+        self.state.withLockedValue { $0.supervisor }?.connectionState ?? .disconnected
+    }
+
+    public func connect(sink: any FeedEventSink) async throws {
+        let credentials = try Self.credentials(self.context)
+        let source = InstrumentMasterSource(
+            broker: Self.name,
+            settings: self.context.settings,
+            defaultURL: Self.defaultInstrumentsURL,
+            cacheFileName: "angelone-OpenAPIScripMaster.json",
+            environment: self.context.environment,
+            eventLoop: self.context.eventLoop,
+            logger: self.context.logger
+        )
+        let master: SymbolMaster
+        do {
+            master = try AngelOneScripMaster.parse(json: try await source.load())
+        } catch let error as SymbolMasterError {
+            throw BrokerConfigurationError("the \(Self.name) scrip master is unusable: \(error.message)")
+        }
+        self.context.logger.info("angelone scrip master loaded", metadata: ["instruments": "\(master.count)"])
+
+        let baseURL = self.webSocketURL
+        let context = self.context
+        let supervisor = FeedSupervisor(
+            configuration: self.configuration,
+            makeRequest: { attempt in
+                // The tokens are read again before every reconnect: a new session's tokens
+                // written to the credentials file are picked up without a restart.
+                let current = attempt == 0 ? credentials : try Self.credentials(context)
+                let request = AngelOneRequest.connection(baseURL: baseURL, credentials: current)
+                return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
+            },
+            codec: AngelOneFeedCodec(master: master, logger: self.context.logger),
+            eventLoop: self.context.eventLoop,
+            logger: self.context.logger
+        )
+        let previous = self.state.withLockedValue { state in
+            defer {
+                state.supervisor = supervisor
+                state.master = master
+                state.slots = Self.emptySlots()
+                state.depth20 = []
+            }
+            return state.supervisor
+        }
+        await previous?.stop()
+        let gate = InitialConnectGate(forwardingTo: sink)
+        supervisor.start(sink: gate)
+        if case .failed(let reason) = await gate.firstOutcome(within: Self.initialConnectWait, on: self.context.eventLoop) {
+            gate.mute()
+            await supervisor.stop()
+            self.state.withLockedValue { $0.supervisor = nil }
+            throw BrokerFeedError(reason)
+        }
+    }
+
+    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+        let (supervisor, outcomes, accepted) = self.state.withLockedValue { state in
+            var outcomes: [SubscribeOutcome] = []
+            var accepted: [Int: [Instrument]] = [:]
+            for instrument in instruments {
+                guard let master = state.master, state.supervisor != nil else {
+                    outcomes.append(.refused(message: "Broker feed is not connected"))
+                    continue
+                }
+                guard let entry = master.entry(for: instrument) else {
+                    outcomes.append(.refused(message: symbolNotFoundMessage(instrument)))
+                    continue
+                }
+                if case .poolFull = state.slots.assign(instrument) {
+                    outcomes.append(.refused(message: state.slots.capacityMessage()))
+                    continue
+                }
+                let served = Self.servedDepth(for: instrument, entry: entry, mode: mode, requested: depth, depth20: &state.depth20)
+                accepted[served, default: []].append(instrument)
+                outcomes.append(.subscribed(actualDepth: mode == .depth && served != depth ? served : nil))
+            }
+            return (state.supervisor, outcomes, accepted)
+        }
+        for (served, group) in accepted.sorted(by: { $0.key < $1.key }) {
+            supervisor?.subscribe(group, mode: mode, depth: served)
+        }
+        return outcomes
+    }
+
+    public func unsubscribe(_ instruments: [Instrument]) async {
+        let supervisor = self.state.withLockedValue { state in
+            for instrument in instruments {
+                _ = state.slots.release(instrument)
+                state.depth20.remove(instrument)
+            }
+            return state.supervisor
+        }
+        supervisor?.unsubscribe(instruments)
+    }
+
+    public func disconnect() async {
+        let supervisor = self.state.withLockedValue { state in
+            defer {
+                state.supervisor = nil
+                state.slots = Self.emptySlots()
+                state.depth20 = []
+            }
+            return state.supervisor
+        }
+        await supervisor?.stop()
+    }
+
+    /// The depth an instrument is streamed at: Depth-20 for a Depth request of 20 or more
+    /// levels on NSE cash while the 50 Depth-20 places last, else SnapQuote's five (the depth
+    /// passed for LTP and Quote, which carry none, is kept as asked).
+    private static func servedDepth(
+        for instrument: Instrument,
+        entry: BrokerInstrument,
+        mode: SubscriptionMode,
+        requested: Int,
+        depth20: inout Set<Instrument>
+    ) -> Int {
+        let twentyLevels =
+            mode == .depth && requested >= AngelOneDepth20.levelCount && entry.feedSegment == AngelOneExchangeType.nseCash.rawValue
+            && (depth20.contains(instrument) || depth20.count < AngelOneRequest.maximumDepth20Tokens)
+        guard twentyLevels else {
+            depth20.remove(instrument)
+            return mode == .depth ? Self.fiveLevels : requested
+        }
+        depth20.insert(instrument)
+        return AngelOneDepth20.levelCount
+    }
+
+    private static func emptySlots() -> ConnectionSlotAllocator {
+        ConnectionSlotAllocator(maximumConnections: 1, maximumInstrumentsPerConnection: AngelOneRequest.maximumSubscriptionsPerSession)
+    }
+
+    private static func credentials(_ context: BrokerAdapterContext) throws(BrokerCredentialsError) -> AngelOneCredentials {
+        let loaded = try BrokerCredentials.load(
+            broker: Self.name,
+            fields: ["api_key", "client_code", "jwt_token", "feed_token"],
+            explicit: context.credentials,
+            settings: context.settings,
+            environment: context.environment
+        )
+        context.logger.debug("angelone credentials", metadata: ["sources": "\(loaded)"])
+        return AngelOneCredentials(
+            apiKey: loaded["api_key"] ?? "",
+            clientCode: loaded["client_code"] ?? "",
+            jwtToken: loaded["jwt_token"] ?? "",
+            feedToken: loaded["feed_token"] ?? ""
+        )
+    }
+}
