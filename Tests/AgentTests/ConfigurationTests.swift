@@ -89,13 +89,15 @@ struct ConfigurationTests {
         }
         #expect(
             throws: ConfigurationError(
-                "broker (from OPENALGO_BROKER): unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: simulator"
+                "broker (from OPENALGO_BROKER): unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: zerodha, simulator"
             )
         ) {
             try ConfigurationLoader.load(environment: ["HOME": "/nonexistent", "OPENALGO_BROKER": "kite"], logger: self.logger)
         }
         #expect(
-            throws: ConfigurationError("broker (from --broker): broker 'angelone' is not available in this build yet; this build supports: simulator")
+            throws: ConfigurationError(
+                "broker (from --broker): broker 'angelone' is not available in this build yet; this build supports: zerodha, simulator"
+            )
         ) {
             try ConfigurationLoader.load(overrides: CommandLineOverrides(broker: "Angel"), environment: ["HOME": "/nonexistent"], logger: self.logger)
         }

@@ -105,11 +105,11 @@ struct BrokerCredentialsAndRegistryTests {
 
     @Test("names and aliases resolve case-insensitively; known but unimplemented brokers say so")
     func registry() throws {
-        #expect(BrokerRegistry.supportedBrokers == ["simulator"])
+        #expect(BrokerRegistry.supportedBrokers == ["zerodha", "simulator"])
         #expect(BrokerRegistry.knownBrokers == ["zerodha", "angelone", "dhan", "fyers", "upstox", "simulator", "replay", "zmq"])
         #expect(try BrokerRegistry.entry(named: "Angel").name == "angelone")
         #expect(try BrokerRegistry.entry(named: "ANGELONE").name == "angelone")
-        #expect(throws: BrokerConfigurationError("broker 'angelone' is not available in this build yet; this build supports: simulator")) {
+        #expect(throws: BrokerConfigurationError("broker 'angelone' is not available in this build yet; this build supports: zerodha, simulator")) {
             try BrokerRegistry.makeAdapter(
                 named: "angel",
                 settings: BrokerSettings(),

@@ -67,7 +67,10 @@ extension SocketTests {
                     )
                 }
                 try client.send(#"{"action": "get_supported_brokers"}"#)
-                #expect(try client.receiveReplyText() == #"{"type": "supported_brokers", "status": "success", "brokers": ["simulator"], "count": 1}"#)
+                #expect(
+                    try client.receiveReplyText()
+                        == #"{"type": "supported_brokers", "status": "success", "brokers": ["zerodha", "simulator"], "count": 2}"#
+                )
                 try client.send(#"{"action": "ping", "timestamp": 1737345600000, "_pingId": "p1"}"#)
                 let pong = try #require(try client.receiveReply().objectValue)
                 #expect(pong.entries.map(\.key) == ["type", "status", "server_timestamp", "client_timestamp", "_pingId"])

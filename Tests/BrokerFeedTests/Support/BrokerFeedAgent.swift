@@ -147,6 +147,19 @@ extension TestWebSocketClient {
         }
     }
 
+    /// The text of the next market-data frame for `symbol` at `mode`, exactly as sent except
+    /// that the local-clock `timestamp` reads `T`.
+    func receiveMarketDataText(symbol: String, mode: Int) throws -> String {
+        while true {
+            let frame = try self.receiveAnsweringPings()
+            if frame.opcode == 0x8 { throw Failure(description: "closed: \(frame.closeCode ?? 0) \(frame.closeReason)") }
+            guard frame.opcode == 0x1, frame.text.hasPrefix(#"{"type": "market_data""#),
+                let object = try JSONParser.parse(frame.text).objectValue, object["symbol"] == .string(symbol), object["mode"] == .int(mode)
+            else { continue }
+            return maskingTimestamp(frame.text)
+        }
+    }
+
     /// Reads market data until a frame for `symbol` at `mode` arrives; returns it.
     func receiveMarketData(symbol: String, mode: Int) throws -> JSONObject {
         while true {
@@ -154,6 +167,18 @@ extension TestWebSocketClient {
             if frame["symbol"] == .string(symbol), frame["mode"] == .int(mode) { return frame }
         }
     }
+}
+
+/// `text` with the digits of its `"timestamp": ` field replaced by `T`.
+func maskingTimestamp(_ text: String) -> String {
+    guard let range = text.range(of: "\"timestamp\": ") else { return text }
+    let digits = text[range.upperBound...].prefix { $0.isNumber }
+    return String(text[..<range.upperBound]) + "T" + text[digits.endIndex...]
+}
+
+/// Creates a private directory; an existing one is fine.
+func makeDirectory(_ path: String) throws {
+    guard mkdir(path, 0o700) == 0 || errno == EEXIST else { throw TimedOut(what: "creating \(path) (errno \(errno))") }
 }
 
 /// Every end-to-end broker suite runs one test at a time: the test clients block their thread
