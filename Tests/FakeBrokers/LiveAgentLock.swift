@@ -8,14 +8,19 @@
 public actor LiveAgentLock {
     public static let shared = LiveAgentLock()
 
+    /// Set while the current task holds the lock, so a test that starts a second agent inside
+    /// the first (a nested `with`) goes straight in instead of waiting for itself.
+    @TaskLocal private static var heldByCurrentTask = false
+
     private var held = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    /// Runs `body` once no other holder runs, then lets the next one in.
+    /// Runs `body` once no other task holds the lock, then lets the next one in.
     public nonisolated func run<Result>(_ body: () async throws -> Result) async throws -> Result {
+        if Self.heldByCurrentTask { return try await body() }
         await self.acquire()
         do {
-            let result = try await body()
+            let result = try await Self.$heldByCurrentTask.withValue(true) { try await body() }
             await self.release()
             return result
         } catch {
