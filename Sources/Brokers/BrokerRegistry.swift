@@ -63,7 +63,11 @@ public enum BrokerRegistry {
 
     /// Every broker the agent knows, in the order they are listed to people.
     public static let entries: [Entry] = [
-        Entry(name: "zerodha", aliases: [], makeAdapter: nil),
+        Entry(
+            name: "zerodha",
+            aliases: [],
+            makeAdapter: { context throws(BrokerConfigurationError) in try ZerodhaFeed(context: context) }
+        ),
         Entry(
             name: "angelone",
             aliases: ["angel"],

@@ -105,12 +105,15 @@ struct BrokerCredentialsAndRegistryTests {
 
     @Test("names and aliases resolve case-insensitively; known but unimplemented brokers say so")
     func registry() throws {
-        #expect(BrokerRegistry.supportedBrokers == ["angelone", "dhan", "simulator"])
+        #expect(BrokerRegistry.supportedBrokers == ["zerodha", "angelone", "dhan", "simulator"])
         #expect(BrokerRegistry.knownBrokers == ["zerodha", "angelone", "dhan", "fyers", "upstox", "simulator", "replay", "zmq"])
         #expect(try BrokerRegistry.entry(named: "Angel").name == "angelone")
         #expect(try BrokerRegistry.entry(named: "ANGELONE").name == "angelone")
-        #expect(throws: BrokerConfigurationError("broker 'fyers' is not available in this build yet; this build supports: angelone, dhan, simulator"))
-        {
+        #expect(
+            throws: BrokerConfigurationError(
+                "broker 'fyers' is not available in this build yet; this build supports: zerodha, angelone, dhan, simulator"
+            )
+        ) {
             try BrokerRegistry.makeAdapter(
                 named: "Fyers",
                 settings: BrokerSettings(),

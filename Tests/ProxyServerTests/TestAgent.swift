@@ -41,6 +41,15 @@ struct TestAgent {
         reloadSource: ConfigurationSource? = nil,
         _ body: (TestAgent) async throws -> Result
     ) async throws -> Result {
+        try await LiveAgentLock.shared.run { try await self.run(configuration, apiKey: apiKey, reloadSource: reloadSource, body) }
+    }
+
+    private static func run<Result>(
+        _ configuration: AgentConfiguration,
+        apiKey: APIKeyStore.ResolvedKey,
+        reloadSource: ConfigurationSource?,
+        _ body: (TestAgent) async throws -> Result
+    ) async throws -> Result {
         var logger = Logger(label: "test-agent")
         logger.logLevel = getenv("OPENALGO_TEST_LOG_LEVEL").flatMap { Logger.Level(rawValue: String(cString: $0)) } ?? .warning
         let runtime = try await AgentRuntime(

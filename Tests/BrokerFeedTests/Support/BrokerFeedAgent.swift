@@ -41,6 +41,17 @@ struct BrokerFeedAgent {
         waitForConnected: Bool = true,
         _ body: (BrokerFeedAgent) async throws -> Result
     ) async throws -> Result {
+        try await LiveAgentLock.shared.run {
+            try await self.run(broker: broker, settings: settings, waitForConnected: waitForConnected, body)
+        }
+    }
+
+    private static func run<Result>(
+        broker: String,
+        settings: [String: String],
+        waitForConnected: Bool,
+        _ body: (BrokerFeedAgent) async throws -> Result
+    ) async throws -> Result {
         let directory = temporaryDirectory()
         var configuration = AgentConfiguration()
         configuration.proxy.port = 0
@@ -182,6 +193,7 @@ func makeDirectory(_ path: String) throws {
 }
 
 /// Every end-to-end broker suite runs one test at a time: the test clients block their thread
-/// while they wait for frames, and parallel agents would starve each other on two cores.
+/// while they wait for frames, and parallel agents would starve each other on two cores (tests
+/// of other targets that run agents wait on ``LiveAgentLock`` too).
 @Suite("Broker feeds end to end", .serialized)
 struct BrokerFeedSuites {}

@@ -1,0 +1,196 @@
+import Logging
+import MarketData
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Zerodha's market data through Kite Ticker (`wss://ws.kite.trade`), as a ``BrokerAdapter``.
+///
+/// `connect` reads the credentials (`api_key`, `access_token`, see ``BrokerCredentials``) and the
+/// instrument master (``InstrumentMasterSource``: Kite's `instruments` CSV), then starts a
+/// ``FeedSupervisor`` with ``ZerodhaFeedCodec`` and waits for the first connection's outcome,
+/// so a refused token is `connect`'s error. Subscriptions resolve through the master; unknown
+/// symbols are refused one by one, as the reference's ack does. One connection carries up to
+/// Kite's 3000 instruments; more are refused with the pool's capacity message.
+///
+/// Settings (`[brokers.zerodha]`): `ws_url`, `instruments_file`, `instruments_url`, the
+/// credential fields, and the ``FeedTuningSettings`` keys. Reconnects default to the
+/// reference's Kite policy (spec §0.3): 2 s growing 1.5× to at most 60 s, 50 attempts; a feed
+/// silent for 90 s while subscribed is reconnected (Kite sends a heartbeat every second).
+public final class ZerodhaFeed: BrokerAdapter {
+    public static let name = "zerodha"
+    /// Where Kite publishes its instrument master (no login needed).
+    public static let defaultInstrumentsURL = "https://api.kite.trade/instruments"
+    /// How long `connect` waits for the first connection before letting it carry on in the background.
+    static let initialConnectWait = TimeAmount.seconds(15)
+
+    public let brokerName = ZerodhaFeed.name
+    private let context: BrokerAdapterContext
+    private let webSocketURL: String
+    private let configuration: FeedSupervisor<ZerodhaFeedCodec>.Configuration
+    private let state: NIOLockedValueBox<State>
+
+    private struct State {
+        var supervisor: FeedSupervisor<ZerodhaFeedCodec>?
+        var master: SymbolMaster?
+        var slots = ConnectionSlotAllocator(maximumConnections: 1, maximumInstrumentsPerConnection: ZerodhaRequest.maximumTokensPerConnection)
+    }
+
+    /// Validates the settings; credentials and the master are read by ``connect(sink:)``, so a
+    /// fixed token file is picked up by the next connect.
+    public init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
+        self.context = context
+        self.webSocketURL = context.settings["ws_url"] ?? ZerodhaRequest.defaultURL
+        do {
+            _ = try WebSocketURL(self.webSocketURL)
+        } catch {
+            throw BrokerConfigurationError("[brokers.zerodha] ws_url: \(error.message)")
+        }
+        let supervision = try FeedTuningSettings.supervision(
+            context.settings,
+            broker: Self.name,
+            defaults: FeedSupervisorStateMachine.Configuration(
+                reconnect: ReconnectPolicy(initialDelay: .seconds(2), multiplier: 1.5, maximumDelay: .seconds(60), maximumAttempts: 50),
+                stallTimeout: .seconds(90),
+                stallCheckInterval: .seconds(30)
+            )
+        )
+        let batching = try FeedTuningSettings.batching(
+            context.settings,
+            broker: Self.name,
+            defaults: SubscriptionBatcher.Configuration(
+                window: .milliseconds(500),
+                maximumInstrumentsPerMessage: ZerodhaRequest.maximumTokensPerMessage
+            )
+        )
+        self.configuration = FeedSupervisor.Configuration(
+            supervision: supervision,
+            batching: batching,
+            client: BrokerWebSocketClient.Configuration(keepalive: .ping(every: .seconds(30)))
+        )
+        self.state = NIOLockedValueBox(State())
+    }
+
+    public var connectionState: FeedConnectionState {
+        self.state.withLockedValue { $0.supervisor }?.connectionState ?? .disconnected
+    }
+
+    public func connect(sink: any FeedEventSink) async throws {
+        let credentials = try self.loadCredentials()
+        let source = InstrumentMasterSource(
+            broker: Self.name,
+            settings: self.context.settings,
+            defaultURL: Self.defaultInstrumentsURL,
+            cacheFileName: "zerodha-instruments.csv",
+            environment: self.context.environment,
+            eventLoop: self.context.eventLoop,
+            logger: self.context.logger
+        )
+        let master: SymbolMaster
+        do {
+            master = try ZerodhaInstrumentMaster.parse(csv: try await source.load())
+        } catch let error as SymbolMasterError {
+            throw BrokerConfigurationError("the zerodha instrument master is unusable: \(error.message)")
+        }
+        self.context.logger.info("zerodha instrument master loaded", metadata: ["instruments": "\(master.count)"])
+
+        let baseURL = self.webSocketURL
+        let context = self.context
+        let supervisor = FeedSupervisor(
+            configuration: self.configuration,
+            makeRequest: { attempt in
+                // The reference re-reads the token before every reconnect: a new day's token
+                // written to the credentials file is picked up without a restart.
+                let current = attempt == 0 ? credentials : try Self.credentials(context)
+                let request = ZerodhaRequest.connection(baseURL: baseURL, credentials: current)
+                return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
+            },
+            codec: ZerodhaFeedCodec(master: master, logger: self.context.logger),
+            eventLoop: self.context.eventLoop,
+            logger: self.context.logger
+        )
+        let previous = self.state.withLockedValue { state in
+            defer {
+                state.supervisor = supervisor
+                state.master = master
+            }
+            return state.supervisor
+        }
+        await previous?.stop()
+        let gate = InitialConnectGate(forwardingTo: sink)
+        supervisor.start(sink: gate)
+        if case .failed(let reason) = await gate.firstOutcome(within: Self.initialConnectWait, on: self.context.eventLoop) {
+            gate.mute()
+            await supervisor.stop()
+            self.state.withLockedValue { $0.supervisor = nil }
+            throw BrokerFeedError(reason)
+        }
+    }
+
+    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+        let (supervisor, outcomes, accepted) = self.state.withLockedValue { state in
+            var outcomes: [SubscribeOutcome] = []
+            var accepted: [Instrument] = []
+            for instrument in instruments {
+                guard let master = state.master, state.supervisor != nil else {
+                    outcomes.append(.refused(message: "Broker feed is not connected"))
+                    continue
+                }
+                guard master.entry(for: instrument) != nil else {
+                    outcomes.append(.refused(message: symbolNotFoundMessage(instrument)))
+                    continue
+                }
+                if case .poolFull = state.slots.assign(instrument) {
+                    outcomes.append(.refused(message: state.slots.capacityMessage()))
+                    continue
+                }
+                accepted.append(instrument)
+                // Kite serves five levels a side whatever was asked.
+                outcomes.append(.subscribed(actualDepth: mode == .depth && depth != ZerodhaDepth.levelCount ? ZerodhaDepth.levelCount : nil))
+            }
+            return (state.supervisor, outcomes, accepted)
+        }
+        if !accepted.isEmpty { supervisor?.subscribe(accepted, mode: mode, depth: depth) }
+        return outcomes
+    }
+
+    public func unsubscribe(_ instruments: [Instrument]) async {
+        let supervisor = self.state.withLockedValue { state in
+            for instrument in instruments { _ = state.slots.release(instrument) }
+            return state.supervisor
+        }
+        supervisor?.unsubscribe(instruments)
+    }
+
+    public func disconnect() async {
+        let supervisor = self.state.withLockedValue { state in
+            defer {
+                state.supervisor = nil
+                state.slots = ConnectionSlotAllocator(
+                    maximumConnections: 1,
+                    maximumInstrumentsPerConnection: ZerodhaRequest.maximumTokensPerConnection
+                )
+            }
+            return state.supervisor
+        }
+        await supervisor?.stop()
+    }
+
+    private func loadCredentials() throws(BrokerCredentialsError) -> ZerodhaCredentials {
+        try Self.credentials(self.context)
+    }
+
+    private static func credentials(_ context: BrokerAdapterContext) throws(BrokerCredentialsError) -> ZerodhaCredentials {
+        let loaded = try BrokerCredentials.load(
+            broker: Self.name,
+            fields: ["api_key", "access_token"],
+            explicit: context.credentials,
+            settings: context.settings,
+            environment: context.environment
+        )
+        context.logger.debug("zerodha credentials", metadata: ["sources": "\(loaded)"])
+        // OpenAlgo stores `<user>:<token>`; Kite wants the part after the first colon.
+        var token = loaded["access_token"] ?? ""
+        if let colon = token.firstIndex(of: ":") { token = String(token[token.index(after: colon)...]) }
+        return ZerodhaCredentials(apiKey: loaded["api_key"] ?? "", accessToken: token)
+    }
+}
