@@ -195,6 +195,7 @@ let package = Package(
             name: "FakeBrokers",
             dependencies: [
                 "Brokers", "WireJSON",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

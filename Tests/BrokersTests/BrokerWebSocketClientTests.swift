@@ -57,6 +57,34 @@ struct BrokerWebSocketClientTests {
         #expect(delegate.snapshot.closeError == nil)
     }
 
+    @Test("wss: a certificate that chains to a trusted root connects (with SNI); the system's roots refuse a private CA")
+    func verifiedTLS() async throws {
+        let server = try await FakeBrokerServer.start(tls: try TestCertificates.serverConfiguration())
+        defer { Task { await server.shutdown() } }
+        let request = try BrokerWebSocketRequest(url: "wss://localhost:\(server.port)/feed?token=t", headers: [])
+
+        let trusted = RecordingDelegate()
+        let connection = try await BrokerWebSocketClient.connect(
+            request,
+            configuration: .init(tls: try TestCertificates.trustingClientConfiguration()),
+            on: self.eventLoop,
+            delegate: trusted
+        )
+        #expect(server.snapshot.handshakes.first?.uri == "/feed?token=t")
+        #expect(server.snapshot.handshakes.first?.headers["Host"] == ["localhost:\(server.port)"])
+        server.send(.text("hello over TLS"))
+        try await waitUntil("a message over TLS") { trusted.snapshot.messages.count == 1 }
+        #expect(trusted.snapshot.messages == [.text("hello over TLS")])
+        try await connection.close().get()
+
+        let refused = await #expect(throws: BrokerWebSocketError.self) {
+            _ = try await BrokerWebSocketClient.connect(request, on: self.eventLoop, delegate: RecordingDelegate())
+        }
+        #expect(refused?.kind == .transport)
+        #expect("\(refused?.message ?? "")".contains("CERTIFICATE_VERIFY_FAILED"), "\(refused?.message ?? "")")
+        #expect(server.snapshot.handshakes.count == 1, "no upgrade request went out over an unverified connection")
+    }
+
     @Test("fragments are joined into one message; server pings are answered and reported")
     func fragmentsAndPings() async throws {
         let server = try await FakeBrokerServer.start()

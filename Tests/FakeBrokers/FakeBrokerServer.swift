@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// A WebSocket server on 127.0.0.1 (ephemeral port) standing in for a broker in tests.
@@ -73,12 +74,19 @@ public final class FakeBrokerServer: Sendable {
         self.state = state
     }
 
-    public static func start() async throws -> FakeBrokerServer {
+    /// - Parameter tls: serve `wss://` with this configuration (e.g. ``TestCertificates/serverConfiguration()``).
+    public static func start(tls: TLSConfiguration? = nil) async throws -> FakeBrokerServer {
         let state = NIOLockedValueBox(State())
+        let sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try Self.configure(channel, state: state) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let sslContext {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                    }
+                    try Self.configure(channel, state: state)
+                }
             }
             .bind(host: "127.0.0.1", port: 0)
             .get()
