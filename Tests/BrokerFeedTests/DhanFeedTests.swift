@@ -453,7 +453,8 @@ extension BrokerFeedSuites {
                 _ = try client.receiveMarketData(symbol: "RELIANCE", mode: 2)
                 let refused = try self.subscribe(client, "SBIN", "NSE", mode: 1)["subscriptions"]?.arrayValue?.first?.objectValue
                 #expect(
-                    refused?["message"] == "Maximum capacity reached: 2 connections \u{00D7} 1 symbols = 2 symbols. Currently subscribed to 2 symbols."
+                    refused?["message"]
+                        == "Maximum capacity reached: 2 connections \u{00D7} 1 symbols = 2 symbols. Currently subscribed to 2 symbols."
                 )
                 #expect(self.requests(dhan, connection: 0) == ["17 [NSE_EQ:1594]", "18 [NSE_EQ:1594]"])
                 #expect(self.requests(dhan, connection: 1) == ["17 [NSE_EQ:2885]"])

@@ -64,7 +64,9 @@ struct FeedConnectionPoolStateMachineTests {
         var pool = self.runningPool()
         for symbol in self.symbols[0..<4] { #expect(pool.reserve(symbol) != .poolFull) }
         #expect(pool.reserve(self.symbols[4]) == .poolFull)
-        #expect(pool.capacityMessage() == "Maximum capacity reached: 2 connections \u{00D7} 2 symbols = 4 symbols. Currently subscribed to 4 symbols.")
+        #expect(
+            pool.capacityMessage() == "Maximum capacity reached: 2 connections \u{00D7} 2 symbols = 4 symbols. Currently subscribed to 4 symbols."
+        )
         #expect(pool.instrumentCount == 4)
     }
 

@@ -119,13 +119,14 @@ public final class AngelOneFeed: BrokerAdapter {
         let baseURL = self.webSocketURL
         let context = self.context
         let configuration = self.configuration
-        let pool = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { _, logger in
+        let pool = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
             FeedSupervisor(
                 configuration: configuration,
                 makeRequest: { attempt in
                     // The tokens are read again before every reconnect: a new session's tokens
                     // written to the credentials file are picked up without a restart.
-                    let current = attempt == 0 ? credentials : try Self.credentials(context)
+                    // Connections opened later (the pool's extra ones) read them afresh too.
+                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
                     let request = AngelOneRequest.connection(baseURL: baseURL, credentials: current)
                     return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
                 },

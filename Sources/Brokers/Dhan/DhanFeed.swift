@@ -141,11 +141,12 @@ public final class DhanFeed: BrokerAdapter {
         let baseURL = self.webSocketURL
         let context = self.context
         let configuration = self.configuration
-        let feed = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { _, logger in
+        let feed = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
             FeedSupervisor(
                 configuration: configuration,
                 makeRequest: { attempt in
-                    let current = attempt == 0 ? credentials : try Self.credentials(context)
+                    // Only the first connect of the first connection uses the credentials just read.
+                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
                     return try BrokerWebSocketRequest(url: DhanRequest.connection(baseURL: baseURL, credentials: current).url)
                 },
                 codec: DhanFeedCodec(master: master, logger: logger),

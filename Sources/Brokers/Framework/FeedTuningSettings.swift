@@ -101,7 +101,9 @@ public enum FeedTuningSettings {
     private static func count(_ settings: BrokerSettings, _ key: String, broker: String, limit: Int) throws(BrokerConfigurationError) -> Int {
         let value = try settings.double(key, broker: broker, default: Double(limit))
         guard value >= 1, value <= Double(limit), value == value.rounded() else {
-            throw BrokerConfigurationError("[brokers.\(broker)] \(key) must be a whole number from 1 to \(limit) (\(broker)'s limit), got \(settings[key] ?? "")")
+            throw BrokerConfigurationError(
+                "[brokers.\(broker)] \(key) must be a whole number from 1 to \(limit) (\(broker)'s limit), got \(settings[key] ?? "")"
+            )
         }
         return Int(value)
     }

@@ -107,13 +107,14 @@ public final class ZerodhaFeed: BrokerAdapter {
         let baseURL = self.webSocketURL
         let context = self.context
         let configuration = self.configuration
-        let pool = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { _, logger in
+        let pool = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
             FeedSupervisor(
                 configuration: configuration,
                 makeRequest: { attempt in
                     // The reference re-reads the token before every reconnect: a new day's token
                     // written to the credentials file is picked up without a restart.
-                    let current = attempt == 0 ? credentials : try Self.credentials(context)
+                    // Connections opened later (the pool's extra ones) read them afresh too.
+                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
                     let request = ZerodhaRequest.connection(baseURL: baseURL, credentials: current)
                     return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
                 },
