@@ -92,6 +92,27 @@ extension BrokerFeedSuites {
             }
         }
 
+        @Test("when one connection fails for good the feed fails and its other connections are closed")
+        func oneConnectionFails() async throws {
+            try await Kite.withFeed(["max_connections": "2", "max_instruments_per_connection": "1", "reconnect_max_attempts": "1"]) {
+                kite,
+                agent in
+                let client = try agent.client()
+                _ = try Kite().subscribe(client, "INFY", "NSE", mode: 1)
+                _ = try Kite().subscribe(client, "SBIN", "NSE", mode: 1)
+                _ = try client.receiveMarketData(symbol: "SBIN", mode: 1)
+                try await kite.server.waitForConnections(2)
+
+                kite.refuseConnections(true)
+                kite.server.dropConnection(1)
+                let failed = try client.receiveBrokerStatus { $0["status"] == "failed" }
+                #expect(failed["message"]?.stringValue?.contains("gave up after 1 reconnect attempt") == true)
+                #expect(try client.receiveClose().closeCode == 1012)
+                try await kite.server.wait(for: "the first connection to close with it") { _ in !self.isOpen(kite, connection: 0) }
+                #expect(kite.server.snapshot.refusedConnections == 1, "only the dropped connection tried again")
+            }
+        }
+
         @Test("max_connections above Kite's three is refused with the key named")
         func settingsBeyondKite() async throws {
             try await Kite.withFeed(["max_connections": "4"], waitForConnected: false) { _, agent in
