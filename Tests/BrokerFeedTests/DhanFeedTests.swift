@@ -440,5 +440,35 @@ extension BrokerFeedSuites {
                 #expect(try await agent.feedState() == .connected)
             }
         }
+
+        @Test("the 5-level feed pools connections; an instrument on the 20-level socket keeps its place there and comes back to it")
+        func pool() async throws {
+            try await Self.withFeed(["max_connections": "2", "max_instruments_per_connection": "1"]) { dhan, agent in
+                let client = try agent.client()
+                _ = try self.subscribe(client, "INFY", "NSE", mode: 2)
+                _ = try client.receiveMarketData(symbol: "INFY", mode: 2)
+                _ = try self.subscribe(client, "INFY", "NSE", mode: 3, depth: 20)
+                _ = try client.receiveMarketData(symbol: "INFY", mode: 3)
+                #expect(try self.subscribe(client, "RELIANCE", "NSE", mode: 2)["status"] == "success")
+                _ = try client.receiveMarketData(symbol: "RELIANCE", mode: 2)
+                let refused = try self.subscribe(client, "SBIN", "NSE", mode: 1)["subscriptions"]?.arrayValue?.first?.objectValue
+                #expect(
+                    refused?["message"]
+                        == "Maximum capacity reached: 2 connections \u{00D7} 1 symbols = 2 symbols. Currently subscribed to 2 symbols."
+                )
+                #expect(self.requests(dhan, connection: 0) == ["17 [NSE_EQ:1594]", "18 [NSE_EQ:1594]"])
+                #expect(self.requests(dhan, connection: 1) == ["17 [NSE_EQ:2885]"])
+
+                // Down to Quote: INFY leaves the 20-level socket for its own place on the first connection.
+                try client.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "INFY", "exchange": "NSE", "mode": 3}]}"#)
+                _ = try client.receiveReply()
+                try await dhan.feed.wait(for: "the move back") { _ in self.requests(dhan, connection: 0).count >= 3 }
+                #expect(self.requests(dhan, connection: 0) == ["17 [NSE_EQ:1594]", "18 [NSE_EQ:1594]", "17 [NSE_EQ:1594]"])
+                #expect(self.requests(dhan, .depth) == ["23 [NSE_EQ:1594]", "25 [NSE_EQ:1594]"])
+                #expect(self.requests(dhan, connection: 1) == ["17 [NSE_EQ:2885]"])
+                #expect(dhan.feed.snapshot.handshakes.count == 2)
+                _ = try client.receiveMarketData(symbol: "INFY", mode: 2)
+            }
+        }
     }
 }

@@ -16,6 +16,7 @@ extension BrokerFeedSuites {
             408065,1594,INFY,INFOSYS,0,,0,0.05,1,EQ,NSE,NSE
             779521,3045,SBIN,STATE BANK OF INDIA,0,,0,0.05,1,EQ,NSE,NSE
             256265,1001,NIFTY 50,NIFTY 50,0,,0,0,0,EQ,INDICES,NSE
+            2953217,11536,TCS,TATA CONSULTANCY SERVICES,0,,0,0.05,1,EQ,NSE,NSE
 
             """
 
@@ -71,7 +72,9 @@ extension BrokerFeedSuites {
             return market
         }()
 
-        static let markets = [reliance, infy, sbin, nifty]
+        static let tcs = KiteMarket(token: 2_953_217, lastPrice: 410_040)
+
+        static let markets = [reliance, infy, sbin, nifty, tcs]
 
         /// Settings as a user writes them in `[brokers.zerodha]`, with short delays for tests.
         static func settings(_ kite: FakeKiteServer, _ extra: [String: String] = [:]) throws -> [String: String] {

@@ -157,6 +157,12 @@ public final class FakeBrokerServer: Sendable {
         for channel in self.state.withLockedValue({ $0.connections }) { channel.close(promise: nil) }
     }
 
+    /// Closes connection `index` (0-based, in order of upgrade) abruptly, leaving the others open.
+    public func dropConnection(_ index: Int) {
+        let channel = self.state.withLockedValue { $0.connections.indices.contains(index) ? $0.connections[index] : nil }
+        channel?.close(promise: nil)
+    }
+
     /// Sends a close frame with `code` on every open connection.
     public func closeConnections(code: WebSocketErrorCode) {
         for channel in self.state.withLockedValue({ $0.connections }) {

@@ -7,20 +7,23 @@ import NIOCore
 ///
 /// `connect` reads the credentials (`api_key`, `client_code`, `jwt_token`, `feed_token`; see
 /// ``BrokerCredentials``), which SmartAPI checks as upgrade headers, and the scrip master
-/// (``InstrumentMasterSource``: `OpenAPIScripMaster.json`), then starts a ``FeedSupervisor``
-/// with ``AngelOneFeedCodec`` and waits for the first connection's outcome, so a refused token
-/// is `connect`'s error. The client sends the text `ping` every 10 s (`heartbeat_interval_s`;
+/// (``InstrumentMasterSource``: `OpenAPIScripMaster.json`), then starts a ``FeedConnectionPool``
+/// of ``FeedSupervisor``s with ``AngelOneFeedCodec`` and waits for the first connection's
+/// outcome, so a refused token is `connect`'s error. The client sends the text `ping` every 10 s (`heartbeat_interval_s`;
 /// the reference's client pings every 10 s); SmartAPI's `pong` keeps the stall detector quiet
 /// while the market is closed.
 ///
-/// Limits (SmartAPI's documentation): one session carries at most 1000 token subscriptions, so
-/// more instruments are refused one by one with the pool's capacity message. Depth is five levels
+/// Limits (SmartAPI's documentation): one session carries at most 1000 token subscriptions (each
+/// instrument streams at one mode, so 1000 instruments), and a client code may hold 3 sessions:
+/// by default the pool opens a second and third session when the first is full, and refuses
+/// more instruments one by one with the reference pool's capacity message. Depth is five levels
 /// (SnapQuote); a Depth request for 20 or more levels on NSE cash is served by Depth-20 (twenty
-/// levels, no prices besides the book) while fewer than 50 tokens use it, and otherwise falls
-/// back to five levels, which the ack's `actualDepth` says.
+/// levels, no prices besides the book) while fewer than 50 tokens use it (across all sessions),
+/// and otherwise falls back to five levels, which the ack's `actualDepth` says.
 ///
 /// Settings (`[brokers.angelone]`): `ws_url`, `instruments_file`, `instruments_url`,
-/// `heartbeat_interval_s`, the credential fields, and the ``FeedTuningSettings`` keys.
+/// `heartbeat_interval_s`, the credential fields, and the ``FeedTuningSettings`` keys
+/// (`max_connections` up to 3, `max_instruments_per_connection` up to 1000).
 /// Reconnects default to the reference adapter's policy (spec §0.3): 5 s doubling to at most
 /// 60 s, 10 attempts; 90 s of silence while subscribed forces a reconnect.
 public final class AngelOneFeed: BrokerAdapter {
@@ -38,12 +41,12 @@ public final class AngelOneFeed: BrokerAdapter {
     private let context: BrokerAdapterContext
     private let webSocketURL: String
     private let configuration: FeedSupervisor<AngelOneFeedCodec>.Configuration
+    private let limits: ConnectionPoolLimits
     private let state: NIOLockedValueBox<State>
 
     private struct State {
-        var supervisor: FeedSupervisor<AngelOneFeedCodec>?
+        var pool: FeedConnectionPool<AngelOneFeedCodec>?
         var master: SymbolMaster?
-        var slots = AngelOneFeed.emptySlots()
         /// Instruments streamed by Depth-20.
         var depth20: Set<Instrument> = []
     }
@@ -79,11 +82,19 @@ public final class AngelOneFeed: BrokerAdapter {
                 keepalive: .text(AngelOneRequest.heartbeat, every: .nanoseconds(Int64(heartbeat * 1e9)))
             )
         )
+        self.limits = try FeedTuningSettings.connectionPool(
+            context.settings,
+            broker: Self.name,
+            brokerLimits: ConnectionPoolLimits(
+                maximumConnections: AngelOneRequest.maximumSessions,
+                maximumInstrumentsPerConnection: AngelOneRequest.maximumSubscriptionsPerSession
+            )
+        )
         self.state = NIOLockedValueBox(State())
     }
 
     public var connectionState: FeedConnectionState {
-        self.state.withLockedValue { $0.supervisor }?.connectionState ?? .disconnected
+        self.state.withLockedValue { $0.pool }?.connectionState ?? .disconnected
     }
 
     public func connect(sink: any FeedEventSink) async throws {
@@ -107,45 +118,48 @@ public final class AngelOneFeed: BrokerAdapter {
 
         let baseURL = self.webSocketURL
         let context = self.context
-        let supervisor = FeedSupervisor(
-            configuration: self.configuration,
-            makeRequest: { attempt in
-                // The tokens are read again before every reconnect: a new session's tokens
-                // written to the credentials file are picked up without a restart.
-                let current = attempt == 0 ? credentials : try Self.credentials(context)
-                let request = AngelOneRequest.connection(baseURL: baseURL, credentials: current)
-                return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
-            },
-            codec: AngelOneFeedCodec(master: master, logger: self.context.logger),
-            eventLoop: self.context.eventLoop,
-            logger: self.context.logger
-        )
+        let configuration = self.configuration
+        let pool = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
+            FeedSupervisor(
+                configuration: configuration,
+                makeRequest: { attempt in
+                    // The tokens are read again before every reconnect: a new session's tokens
+                    // written to the credentials file are picked up without a restart.
+                    // Connections opened later (the pool's extra ones) read them afresh too.
+                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
+                    let request = AngelOneRequest.connection(baseURL: baseURL, credentials: current)
+                    return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
+                },
+                codec: AngelOneFeedCodec(master: master, logger: logger),
+                eventLoop: context.eventLoop,
+                logger: logger
+            )
+        }
         let previous = self.state.withLockedValue { state in
             defer {
-                state.supervisor = supervisor
+                state.pool = pool
                 state.master = master
-                state.slots = Self.emptySlots()
                 state.depth20 = []
             }
-            return state.supervisor
+            return state.pool
         }
         await previous?.stop()
         let gate = InitialConnectGate(forwardingTo: sink)
-        supervisor.start(sink: gate)
+        pool.start(sink: gate)
         if case .failed(let reason) = await gate.firstOutcome(within: Self.initialConnectWait, on: self.context.eventLoop) {
             gate.mute()
-            await supervisor.stop()
-            self.state.withLockedValue { $0.supervisor = nil }
+            await pool.stop()
+            self.state.withLockedValue { $0.pool = nil }
             throw BrokerFeedError(reason)
         }
     }
 
     public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
-        let (supervisor, outcomes, accepted) = self.state.withLockedValue { state in
+        let (pool, outcomes, accepted) = self.state.withLockedValue { state in
             var outcomes: [SubscribeOutcome] = []
             var accepted: [Int: [Instrument]] = [:]
             for instrument in instruments {
-                guard let master = state.master, state.supervisor != nil else {
+                guard let master = state.master, let pool = state.pool else {
                     outcomes.append(.refused(message: "Broker feed is not connected"))
                     continue
                 }
@@ -153,43 +167,39 @@ public final class AngelOneFeed: BrokerAdapter {
                     outcomes.append(.refused(message: symbolNotFoundMessage(instrument)))
                     continue
                 }
-                if case .poolFull = state.slots.assign(instrument) {
-                    outcomes.append(.refused(message: state.slots.capacityMessage()))
+                if case .poolFull = pool.reserve(instrument) {
+                    outcomes.append(.refused(message: pool.capacityMessage()))
                     continue
                 }
                 let served = Self.servedDepth(for: instrument, entry: entry, mode: mode, requested: depth, depth20: &state.depth20)
                 accepted[served, default: []].append(instrument)
                 outcomes.append(.subscribed(actualDepth: mode == .depth && served != depth ? served : nil))
             }
-            return (state.supervisor, outcomes, accepted)
+            return (state.pool, outcomes, accepted)
         }
         for (served, group) in accepted.sorted(by: { $0.key < $1.key }) {
-            supervisor?.subscribe(group, mode: mode, depth: served)
+            pool?.subscribe(group, mode: mode, depth: served)
         }
         return outcomes
     }
 
     public func unsubscribe(_ instruments: [Instrument]) async {
-        let supervisor = self.state.withLockedValue { state in
-            for instrument in instruments {
-                _ = state.slots.release(instrument)
-                state.depth20.remove(instrument)
-            }
-            return state.supervisor
+        let pool = self.state.withLockedValue { state in
+            for instrument in instruments { state.depth20.remove(instrument) }
+            return state.pool
         }
-        supervisor?.unsubscribe(instruments)
+        pool?.release(instruments)
     }
 
     public func disconnect() async {
-        let supervisor = self.state.withLockedValue { state in
+        let pool = self.state.withLockedValue { state in
             defer {
-                state.supervisor = nil
-                state.slots = Self.emptySlots()
+                state.pool = nil
                 state.depth20 = []
             }
-            return state.supervisor
+            return state.pool
         }
-        await supervisor?.stop()
+        await pool?.stop()
     }
 
     /// The depth an instrument is streamed at: Depth-20 for a Depth request of 20 or more
@@ -211,10 +221,6 @@ public final class AngelOneFeed: BrokerAdapter {
         }
         depth20.insert(instrument)
         return AngelOneDepth20.levelCount
-    }
-
-    private static func emptySlots() -> ConnectionSlotAllocator {
-        ConnectionSlotAllocator(maximumConnections: 1, maximumInstrumentsPerConnection: AngelOneRequest.maximumSubscriptionsPerSession)
     }
 
     private static func credentials(_ context: BrokerAdapterContext) throws(BrokerCredentialsError) -> AngelOneCredentials {

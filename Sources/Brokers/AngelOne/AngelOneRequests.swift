@@ -44,6 +44,8 @@ public enum AngelOneRequest {
     public static let defaultURL = "wss://smartapisocket.angelone.in/smart-stream"
     /// Token subscriptions per session; each token counts once per mode it is subscribed at.
     public static let maximumSubscriptionsPerSession = 1000
+    /// Sessions (connections) SmartAPI allows one client code at once.
+    public static let maximumSessions = 3
     /// Depth-20 is limited to 50 tokens, NSE cash only.
     public static let maximumDepth20Tokens = 50
     /// The text heartbeat SmartAPI answers with `pong`; send it every 30 s.

@@ -5,15 +5,20 @@ import NIOCore
 
 /// Dhan's market data through Live Market Feed v2, as a ``BrokerAdapter``.
 ///
-/// Two sockets, each kept alive by its own ``FeedSupervisor``:
+/// Two kinds of socket, each kept alive by its own ``FeedSupervisor``:
 /// - the 5-level feed (`ws_url`, default `wss://api-feed.dhan.co`) for LTP, Quote and five-level
-///   Depth, started by `connect`, which waits for its first connection so that refused
-///   credentials are `connect`'s error;
+///   Depth, a ``FeedConnectionPool``: Dhan allows a user 5 connections of 5000 instruments each,
+///   so by default a second to fifth connection opens as the ones before fill up, and more
+///   instruments are refused with the reference pool's capacity message. `connect` starts it and
+///   waits for its first connection so that refused credentials are `connect`'s error;
 /// - the 20-level depth socket (`depth_ws_url`), opened on the first Depth request for 20 or
 ///   more levels of an NSE equity or derivative (Dhan serves 20 levels nowhere else, and to 50
 ///   instruments at most). Others fall back to five levels, which the ack's `actualDepth` says.
 ///
-/// The feed's state is the 5-level socket's: it carries almost every subscription and is what
+/// An instrument keeps its place in the 5-level pool while it streams on the depth socket, so it
+/// can always come back to five levels (a downgrade cannot be refused).
+///
+/// The feed's state is the 5-level pool's: it carries almost every subscription and is what
 /// clients are told about. The depth socket's states are logged; if it fails for good (its
 /// retries run out, or Dhan refuses it), its instruments move to the 5-level feed's Full mode,
 /// five levels deep, as the reference falls back when 20-level data stops, and later 20-level
@@ -24,7 +29,9 @@ import NIOCore
 /// `client_id` stored as OpenAlgo's `id:::key` is cut at the `:::`. They are read again before
 /// every reconnect. Reconnects default to the reference's Dhan policy (spec §0.3): 5 s doubling
 /// to at most 60 s, 10 attempts; Dhan pings the client, and those pings count as signs of life
-/// for the 90 s stall check, so a closed market is not a stall.
+/// for the 90 s stall check, so a closed market is not a stall. The ``FeedTuningSettings`` keys
+/// apply to both kinds of socket (`max_connections` up to 5 and `max_instruments_per_connection`
+/// up to 5000 to the 5-level pool only).
 public final class DhanFeed: BrokerAdapter {
     public static let name = "dhan"
     /// Where Dhan publishes its scrip master (no login needed).
@@ -39,17 +46,18 @@ public final class DhanFeed: BrokerAdapter {
     private let depthWebSocketURL: String
     private let configuration: FeedSupervisor<DhanFeedCodec>.Configuration
     private let depthConfiguration: FeedSupervisor<DhanDepthFeedCodec>.Configuration
+    private let limits: ConnectionPoolLimits
     private let state: NIOLockedValueBox<State>
 
     private struct State {
-        var feed: FeedSupervisor<DhanFeedCodec>?
+        var feed: FeedConnectionPool<DhanFeedCodec>?
         var depthFeed: FeedSupervisor<DhanDepthFeedCodec>?
         /// Set when the depth socket failed for good: 20-level requests are served five deep.
         var depthFeedFailed = false
         var sink: (any FeedEventSink)?
         var master: SymbolMaster?
-        var slots = DhanFeed.emptySlots()
-        /// Instruments on the 20-level socket (the others are on the 5-level feed).
+        /// Instruments on the 20-level socket (the others stream on the 5-level feed, where
+        /// these keep their places too).
         var depthInstruments: Set<Instrument> = []
     }
 
@@ -95,10 +103,18 @@ public final class DhanFeed: BrokerAdapter {
             client: client,
             controlFramesCountAsData: true
         )
+        self.limits = try FeedTuningSettings.connectionPool(
+            context.settings,
+            broker: Self.name,
+            brokerLimits: ConnectionPoolLimits(
+                maximumConnections: DhanRequest.maximumConnections,
+                maximumInstrumentsPerConnection: DhanRequest.maximumInstrumentsPerConnection
+            )
+        )
         self.state = NIOLockedValueBox(State())
     }
 
-    /// The 5-level feed's state.
+    /// The 5-level pool's state.
     public var connectionState: FeedConnectionState {
         self.state.withLockedValue { $0.feed }?.connectionState ?? .disconnected
     }
@@ -124,16 +140,20 @@ public final class DhanFeed: BrokerAdapter {
 
         let baseURL = self.webSocketURL
         let context = self.context
-        let feed = FeedSupervisor(
-            configuration: self.configuration,
-            makeRequest: { attempt in
-                let current = attempt == 0 ? credentials : try Self.credentials(context)
-                return try BrokerWebSocketRequest(url: DhanRequest.connection(baseURL: baseURL, credentials: current).url)
-            },
-            codec: DhanFeedCodec(master: master, logger: self.context.logger),
-            eventLoop: self.context.eventLoop,
-            logger: self.context.logger
-        )
+        let configuration = self.configuration
+        let feed = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
+            FeedSupervisor(
+                configuration: configuration,
+                makeRequest: { attempt in
+                    // Only the first connect of the first connection uses the credentials just read.
+                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
+                    return try BrokerWebSocketRequest(url: DhanRequest.connection(baseURL: baseURL, credentials: current).url)
+                },
+                codec: DhanFeedCodec(master: master, logger: logger),
+                eventLoop: context.eventLoop,
+                logger: logger
+            )
+        }
         let (previousFeed, previousDepthFeed) = self.state.withLockedValue { state in
             defer { state = State(feed: feed, sink: sink, master: master) }
             return (state.feed, state.depthFeed)
@@ -164,15 +184,12 @@ public final class DhanFeed: BrokerAdapter {
     }
 
     public func unsubscribe(_ instruments: [Instrument]) async {
-        let (feed, depthFeed, fromFeed, fromDepthFeed) = self.state.withLockedValue { state in
-            var fromFeed: [Instrument] = []
-            var fromDepthFeed: [Instrument] = []
-            for instrument in instruments where state.slots.release(instrument) != nil {
-                if state.depthInstruments.remove(instrument) != nil { fromDepthFeed.append(instrument) } else { fromFeed.append(instrument) }
-            }
-            return (state.feed, state.depthFeed, fromFeed, fromDepthFeed)
+        let (feed, depthFeed, fromDepthFeed) = self.state.withLockedValue { state in
+            let fromDepthFeed = instruments.filter { state.depthInstruments.remove($0) != nil }
+            return (state.feed, state.depthFeed, fromDepthFeed)
         }
-        if !fromFeed.isEmpty { feed?.unsubscribe(fromFeed) }
+        // The pool unsubscribes only what streams on it; the depth socket's instruments just give up their places there.
+        feed?.release(instruments)
         if !fromDepthFeed.isEmpty { depthFeed?.unsubscribe(fromDepthFeed) }
     }
 
@@ -190,7 +207,7 @@ public final class DhanFeed: BrokerAdapter {
     /// The supervisor calls one ``subscribe(_:mode:depth:)`` leads to, gathered under the lock
     /// and made after it.
     private struct Plan {
-        var feed: FeedSupervisor<DhanFeedCodec>?
+        var feed: FeedConnectionPool<DhanFeedCodec>?
         var depthFeed: FeedSupervisor<DhanDepthFeedCodec>?
         /// A depth socket created by this call, to start with this sink.
         var startDepthFeed: (any FeedEventSink)?
@@ -202,7 +219,7 @@ public final class DhanFeed: BrokerAdapter {
 
         func carryOut(mode: SubscriptionMode, depth: Int) {
             if let sink = self.startDepthFeed { self.depthFeed?.start(sink: sink) }
-            if !self.offFeed.isEmpty { self.feed?.unsubscribe(self.offFeed) }
+            self.feed?.stopStreaming(self.offFeed)
             if !self.offDepthFeed.isEmpty { self.depthFeed?.unsubscribe(self.offDepthFeed) }
             for (served, instruments) in self.onFeed.sorted(by: { $0.key < $1.key }) {
                 self.feed?.subscribe(instruments, mode: mode, depth: served)
@@ -219,10 +236,10 @@ public final class DhanFeed: BrokerAdapter {
             return .refused(message: symbolNotFoundMessage(instrument))
         }
         let wasSubscribed: Bool
-        switch state.slots.assign(instrument) {
-        case .poolFull: return .refused(message: state.slots.capacityMessage())
-        case .alreadyAssigned: wasSubscribed = true
-        case .assigned: wasSubscribed = false
+        switch feed.reserve(instrument) {
+        case .poolFull: return .refused(message: feed.capacityMessage())
+        case .alreadyReserved: wasSubscribed = true
+        case .reserved: wasSubscribed = false
         }
         let wasOnDepthFeed = state.depthInstruments.contains(instrument)
         let twentyLevels =
@@ -273,7 +290,7 @@ public final class DhanFeed: BrokerAdapter {
 
     /// Moves the depth socket's instruments to the 5-level feed's Full mode.
     private func depthFeedFailed(_ failed: FeedSupervisor<DhanDepthFeedCodec>, reason: String) {
-        let (feed, instruments) = self.state.withLockedValue { state -> (FeedSupervisor<DhanFeedCodec>?, [Instrument]) in
+        let (feed, instruments) = self.state.withLockedValue { state -> (FeedConnectionPool<DhanFeedCodec>?, [Instrument]) in
             guard state.depthFeed === failed else { return (nil, []) }
             defer {
                 state.depthFeed = nil
@@ -287,14 +304,14 @@ public final class DhanFeed: BrokerAdapter {
             "dhan 20-level depth feed failed; its instruments stream five levels deep from the main feed",
             metadata: ["reason": "\(reason)", "instruments": "\(instruments.count)"]
         )
-        if !instruments.isEmpty { feed.subscribe(instruments, mode: .depth, depth: Self.fiveLevels) }
+        feed.subscribe(instruments, mode: .depth, depth: Self.fiveLevels)
         Task { await failed.stop() }
     }
 
     /// The 5-level feed failed for good: the whole feed is down (clients are told so and the next
     /// subscription starts it again), so the depth socket is closed too rather than left
     /// streaming to nobody.
-    private func feedFailed(_ failed: FeedSupervisor<DhanFeedCodec>) {
+    private func feedFailed(_ failed: FeedConnectionPool<DhanFeedCodec>) {
         let depthFeed = self.state.withLockedValue { state -> FeedSupervisor<DhanDepthFeedCodec>? in
             guard state.feed === failed else { return nil }
             defer { state.depthFeed = nil }
@@ -303,10 +320,6 @@ public final class DhanFeed: BrokerAdapter {
         guard let depthFeed else { return }
         self.context.logger.info("closing dhan's 20-level depth feed with the failed 5-level feed")
         Task { await depthFeed.stop() }
-    }
-
-    private static func emptySlots() -> ConnectionSlotAllocator {
-        ConnectionSlotAllocator(maximumConnections: 1, maximumInstrumentsPerConnection: DhanRequest.maximumInstrumentsPerConnection)
     }
 
     private static func credentials(_ context: BrokerAdapterContext) throws(BrokerCredentialsError) -> DhanCredentials {

@@ -47,6 +47,8 @@ public enum DhanRequest {
     public static let defaultDepthURL = "wss://depth-api-feed.dhan.co/twentydepth"
     public static let maximumInstrumentsPerMessage = 100
     public static let maximumInstrumentsPerConnection = 5000
+    /// Live Market Feed connections Dhan allows one user at once.
+    public static let maximumConnections = 5
     /// The 20-level feed takes at most 50 instruments, NSE equity and derivatives only.
     public static let maximumDepthInstruments = 50
     public static let depthSubscribeCode = 23

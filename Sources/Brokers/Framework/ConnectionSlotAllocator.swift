@@ -5,8 +5,8 @@ import MarketData
 ///
 /// An instrument counts once on its connection whatever its mode. New instruments go to the
 /// lowest-numbered connection with room, so connections are opened only when the earlier ones
-/// are full. Pure: the adapter opens a connection when ``Assignment/opensConnection`` says so and
-/// closes one when ``Release/closesConnection`` does.
+/// are full. Pure: ``FeedConnectionPoolStateMachine`` decides from it when connections open
+/// and close.
 public struct ConnectionSlotAllocator: Sendable {
     /// Where an instrument goes.
     public enum Assignment: Sendable, Equatable {

@@ -12,13 +12,15 @@ import NIOCore
 /// | `reconnect_max_attempts` | attempts before the feed reports `failed` (0: fail at the first drop) |
 /// | `stall_timeout_s` | silence while subscribed that forces a reconnect; 0 disables the check |
 /// | `subscribe_batch_ms` | how long subscription changes are collected into one broker message |
+/// | `max_connections` | broker connections the feed may open (1 to the broker's limit) |
+/// | `max_instruments_per_connection` | instruments one connection carries (1 to the broker's limit) |
 ///
 /// Silence is checked every `stall_timeout_s / 3` (at most every 30 s), so a stall is noticed
 /// within a third of the timeout after it is due.
 public enum FeedTuningSettings {
     public static let keys = [
         "reconnect_initial_delay_ms", "reconnect_multiplier", "reconnect_max_delay_ms", "reconnect_max_attempts", "stall_timeout_s",
-        "subscribe_batch_ms",
+        "subscribe_batch_ms", "max_connections", "max_instruments_per_connection",
     ]
 
     /// The supervision settings: `defaults` with any of the keys above that `settings` sets.
@@ -74,6 +76,36 @@ public enum FeedTuningSettings {
             window: try milliseconds(settings, "subscribe_batch_ms", broker: broker, default: defaults.window),
             maximumInstrumentsPerMessage: defaults.maximumInstrumentsPerMessage
         )
+    }
+
+    /// The connection pool's limits: the broker's own (`brokerLimits`, the defaults) or lower
+    /// ones from `max_connections` and `max_instruments_per_connection`. A value above the
+    /// broker's limit is an error rather than clamped: the broker would refuse the connection or
+    /// the subscriptions, and the feed would fail later with a less clear message.
+    public static func connectionPool(
+        _ settings: BrokerSettings,
+        broker: String,
+        brokerLimits: ConnectionPoolLimits
+    ) throws(BrokerConfigurationError) -> ConnectionPoolLimits {
+        ConnectionPoolLimits(
+            maximumConnections: try count(settings, "max_connections", broker: broker, limit: brokerLimits.maximumConnections),
+            maximumInstrumentsPerConnection: try count(
+                settings,
+                "max_instruments_per_connection",
+                broker: broker,
+                limit: brokerLimits.maximumInstrumentsPerConnection
+            )
+        )
+    }
+
+    private static func count(_ settings: BrokerSettings, _ key: String, broker: String, limit: Int) throws(BrokerConfigurationError) -> Int {
+        let value = try settings.double(key, broker: broker, default: Double(limit))
+        guard value >= 1, value <= Double(limit), value == value.rounded() else {
+            throw BrokerConfigurationError(
+                "[brokers.\(broker)] \(key) must be a whole number from 1 to \(limit) (\(broker)'s limit), got \(settings[key] ?? "")"
+            )
+        }
+        return Int(value)
     }
 
     private static func milliseconds(

@@ -7,13 +7,16 @@ import NIOCore
 ///
 /// `connect` reads the credentials (`api_key`, `access_token`, see ``BrokerCredentials``) and the
 /// instrument master (``InstrumentMasterSource``: Kite's `instruments` CSV), then starts a
-/// ``FeedSupervisor`` with ``ZerodhaFeedCodec`` and waits for the first connection's outcome,
-/// so a refused token is `connect`'s error. Subscriptions resolve through the master; unknown
-/// symbols are refused one by one, as the reference's ack does. One connection carries up to
-/// Kite's 3000 instruments; more are refused with the pool's capacity message.
+/// ``FeedConnectionPool`` of ``FeedSupervisor``s with ``ZerodhaFeedCodec`` and waits for the
+/// first connection's outcome, so a refused token is `connect`'s error. Subscriptions resolve
+/// through the master; unknown symbols are refused one by one, as the reference's ack does.
+/// Kite allows an `api_key` 3 connections of 3000 instruments each: by default the pool opens a
+/// second and third connection when the first is full, and refuses more instruments with the
+/// reference pool's capacity message.
 ///
 /// Settings (`[brokers.zerodha]`): `ws_url`, `instruments_file`, `instruments_url`, the
-/// credential fields, and the ``FeedTuningSettings`` keys. Reconnects default to the
+/// credential fields, and the ``FeedTuningSettings`` keys (`max_connections` up to 3,
+/// `max_instruments_per_connection` up to 3000). Reconnects default to the
 /// reference's Kite policy (spec §0.3): 2 s growing 1.5× to at most 60 s, 50 attempts; a feed
 /// silent for 90 s while subscribed is reconnected (Kite sends a heartbeat every second).
 public final class ZerodhaFeed: BrokerAdapter {
@@ -27,12 +30,12 @@ public final class ZerodhaFeed: BrokerAdapter {
     private let context: BrokerAdapterContext
     private let webSocketURL: String
     private let configuration: FeedSupervisor<ZerodhaFeedCodec>.Configuration
+    private let limits: ConnectionPoolLimits
     private let state: NIOLockedValueBox<State>
 
     private struct State {
-        var supervisor: FeedSupervisor<ZerodhaFeedCodec>?
+        var pool: FeedConnectionPool<ZerodhaFeedCodec>?
         var master: SymbolMaster?
-        var slots = ConnectionSlotAllocator(maximumConnections: 1, maximumInstrumentsPerConnection: ZerodhaRequest.maximumTokensPerConnection)
     }
 
     /// Validates the settings; credentials and the master are read by ``connect(sink:)``, so a
@@ -67,11 +70,19 @@ public final class ZerodhaFeed: BrokerAdapter {
             batching: batching,
             client: BrokerWebSocketClient.Configuration(keepalive: .ping(every: .seconds(30)))
         )
+        self.limits = try FeedTuningSettings.connectionPool(
+            context.settings,
+            broker: Self.name,
+            brokerLimits: ConnectionPoolLimits(
+                maximumConnections: ZerodhaRequest.maximumConnections,
+                maximumInstrumentsPerConnection: ZerodhaRequest.maximumTokensPerConnection
+            )
+        )
         self.state = NIOLockedValueBox(State())
     }
 
     public var connectionState: FeedConnectionState {
-        self.state.withLockedValue { $0.supervisor }?.connectionState ?? .disconnected
+        self.state.withLockedValue { $0.pool }?.connectionState ?? .disconnected
     }
 
     public func connect(sink: any FeedEventSink) async throws {
@@ -95,43 +106,47 @@ public final class ZerodhaFeed: BrokerAdapter {
 
         let baseURL = self.webSocketURL
         let context = self.context
-        let supervisor = FeedSupervisor(
-            configuration: self.configuration,
-            makeRequest: { attempt in
-                // The reference re-reads the token before every reconnect: a new day's token
-                // written to the credentials file is picked up without a restart.
-                let current = attempt == 0 ? credentials : try Self.credentials(context)
-                let request = ZerodhaRequest.connection(baseURL: baseURL, credentials: current)
-                return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
-            },
-            codec: ZerodhaFeedCodec(master: master, logger: self.context.logger),
-            eventLoop: self.context.eventLoop,
-            logger: self.context.logger
-        )
+        let configuration = self.configuration
+        let pool = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
+            FeedSupervisor(
+                configuration: configuration,
+                makeRequest: { attempt in
+                    // The reference re-reads the token before every reconnect: a new day's token
+                    // written to the credentials file is picked up without a restart.
+                    // Connections opened later (the pool's extra ones) read them afresh too.
+                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
+                    let request = ZerodhaRequest.connection(baseURL: baseURL, credentials: current)
+                    return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
+                },
+                codec: ZerodhaFeedCodec(master: master, logger: logger),
+                eventLoop: context.eventLoop,
+                logger: logger
+            )
+        }
         let previous = self.state.withLockedValue { state in
             defer {
-                state.supervisor = supervisor
+                state.pool = pool
                 state.master = master
             }
-            return state.supervisor
+            return state.pool
         }
         await previous?.stop()
         let gate = InitialConnectGate(forwardingTo: sink)
-        supervisor.start(sink: gate)
+        pool.start(sink: gate)
         if case .failed(let reason) = await gate.firstOutcome(within: Self.initialConnectWait, on: self.context.eventLoop) {
             gate.mute()
-            await supervisor.stop()
-            self.state.withLockedValue { $0.supervisor = nil }
+            await pool.stop()
+            self.state.withLockedValue { $0.pool = nil }
             throw BrokerFeedError(reason)
         }
     }
 
     public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
-        let (supervisor, outcomes, accepted) = self.state.withLockedValue { state in
+        let (pool, outcomes, accepted) = self.state.withLockedValue { state in
             var outcomes: [SubscribeOutcome] = []
             var accepted: [Instrument] = []
             for instrument in instruments {
-                guard let master = state.master, state.supervisor != nil else {
+                guard let master = state.master, let pool = state.pool else {
                     outcomes.append(.refused(message: "Broker feed is not connected"))
                     continue
                 }
@@ -139,40 +154,30 @@ public final class ZerodhaFeed: BrokerAdapter {
                     outcomes.append(.refused(message: symbolNotFoundMessage(instrument)))
                     continue
                 }
-                if case .poolFull = state.slots.assign(instrument) {
-                    outcomes.append(.refused(message: state.slots.capacityMessage()))
+                if case .poolFull = pool.reserve(instrument) {
+                    outcomes.append(.refused(message: pool.capacityMessage()))
                     continue
                 }
                 accepted.append(instrument)
                 // Kite serves five levels a side whatever was asked.
                 outcomes.append(.subscribed(actualDepth: mode == .depth && depth != ZerodhaDepth.levelCount ? ZerodhaDepth.levelCount : nil))
             }
-            return (state.supervisor, outcomes, accepted)
+            return (state.pool, outcomes, accepted)
         }
-        if !accepted.isEmpty { supervisor?.subscribe(accepted, mode: mode, depth: depth) }
+        pool?.subscribe(accepted, mode: mode, depth: depth)
         return outcomes
     }
 
     public func unsubscribe(_ instruments: [Instrument]) async {
-        let supervisor = self.state.withLockedValue { state in
-            for instrument in instruments { _ = state.slots.release(instrument) }
-            return state.supervisor
-        }
-        supervisor?.unsubscribe(instruments)
+        self.state.withLockedValue { $0.pool }?.release(instruments)
     }
 
     public func disconnect() async {
-        let supervisor = self.state.withLockedValue { state in
-            defer {
-                state.supervisor = nil
-                state.slots = ConnectionSlotAllocator(
-                    maximumConnections: 1,
-                    maximumInstrumentsPerConnection: ZerodhaRequest.maximumTokensPerConnection
-                )
-            }
-            return state.supervisor
+        let pool = self.state.withLockedValue { state in
+            defer { state.pool = nil }
+            return state.pool
         }
-        await supervisor?.stop()
+        await pool?.stop()
     }
 
     private func loadCredentials() throws(BrokerCredentialsError) -> ZerodhaCredentials {

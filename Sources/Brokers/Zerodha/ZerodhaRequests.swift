@@ -32,6 +32,8 @@ public enum ZerodhaRequest {
     public static let defaultURL = "wss://ws.kite.trade"
     /// Tokens per connection Kite allows.
     public static let maximumTokensPerConnection = 3000
+    /// Connections Kite allows one `api_key` at once.
+    public static let maximumConnections = 3
     /// Tokens per subscribe or mode message; the reference batches at this size.
     public static let maximumTokensPerMessage = 200
 
