@@ -54,8 +54,9 @@ public final class InitialConnectGate: FeedEventSink {
             }
             return (!Self.isFailure(outcome), Self.decide(&state, outcome))
         }
-        if let (waiter, outcome) = resume { waiter.resume(returning: outcome) }
+        // Forward before waking the waiter: whoever `connect` returns to must find the hub told.
         if forward { self.downstream.feedStateChanged(feedState) }
+        if let (waiter, outcome) = resume { waiter.resume(returning: outcome) }
     }
 
     /// Waits until the first attempt has an outcome, or `timeout` has passed (``Outcome/undecided``).

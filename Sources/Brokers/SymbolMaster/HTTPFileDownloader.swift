@@ -3,12 +3,6 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Fetches one file with an HTTP/1.1 `GET`, for instrument masters: `https://` with certificate
 /// verification (plain `http://` for local test servers), a few redirects followed, the whole body
 /// collected up to a size limit.
@@ -230,8 +224,6 @@ private final class HTTPResponseCollector: ChannelInboundHandler {
 extension String {
     /// An IPv4 or IPv6 literal, which TLS must not send as SNI.
     fileprivate var isIPAddress: Bool {
-        var ipv4 = in_addr()
-        var ipv6 = in6_addr()
-        return inet_pton(AF_INET, self, &ipv4) == 1 || inet_pton(AF_INET6, self, &ipv6) == 1
+        (try? SocketAddress(ipAddress: self, port: 0)) != nil
     }
 }
