@@ -79,6 +79,16 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
+    /// Calls `method` and prints its result: one JSON line when JSON is wanted, else what `table` makes of it.
+    func show(_ method: IPCMethod, params: JSONObject = JSONObject(), table: (JSONValue) throws -> Void) throws {
+        let result = try self.withClient { try $0.call(method.rawValue, params: params) }
+        if self.wantsJSON {
+            Output.line(result.compactJSONText)
+        } else {
+            try table(result)
+        }
+    }
+
     /// Whether to print JSON: asked for, or stdout is not a terminal.
     var wantsJSON: Bool { self.json || isatty(STDOUT_FILENO) == 0 }
 }
@@ -118,11 +128,10 @@ struct Status: ParsableCommand {
     var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
-        let status = try self.options.withClient { try $0.call(IPCMethod.status.rawValue) }
-        if self.options.wantsJSON {
-            Output.line(status.compactJSONText)
-            return
-        }
+        try self.options.show(.status) { status in self.printTable(status) }
+    }
+
+    private func printTable(_ status: JSONValue) {
         let object = status.objectValue ?? JSONObject()
         let path = IPCSocketPath.resolve(explicit: self.options.socket, environment: processEnvironment())
         var feed = "\(object["broker"]?.stringValue ?? "?"): \(object["state"]?.stringValue ?? "?")"
@@ -322,11 +331,10 @@ struct Unsubscribe: ParsableCommand {
             params["symbols"] = .array(try instruments(self.symbols).map(\.json))
             if let mode { params["mode"] = .string(try ModeArgument.parse(mode).label) }
         }
-        let result = try self.options.withClient { try $0.call(IPCMethod.wsUnsubscribe.rawValue, params: params) }
-        if self.options.wantsJSON {
-            Output.line(result.compactJSONText)
-            return
-        }
+        try self.options.show(.wsUnsubscribe, params: params) { result in try Self.printOutcome(result) }
+    }
+
+    private static func printOutcome(_ result: JSONValue) throws {
         let object = result.objectValue
         for entry in object?["successful"]?.arrayValue ?? [] {
             let item = entry.objectValue
@@ -408,11 +416,10 @@ struct Clients: ParsableCommand {
     var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
-        let result = try self.options.withClient { try $0.call(IPCMethod.clients.rawValue) }
-        if self.options.wantsJSON {
-            Output.line(result.compactJSONText)
-            return
-        }
+        try self.options.show(.clients) { result in Self.printTable(result) }
+    }
+
+    private static func printTable(_ result: JSONValue) {
         var rows = [["ID", "KIND", "PEER", "NAME", "CONNECTED", "SUBSCRIPTIONS", "QUEUED", "DROPPED"]]
         for entry in result.objectValue?["clients"]?.arrayValue ?? [] {
             let client = entry.objectValue ?? JSONObject()
@@ -441,11 +448,10 @@ struct Subscriptions: ParsableCommand {
     var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
-        let result = try self.options.withClient { try $0.call(IPCMethod.subscriptions.rawValue) }
-        if self.options.wantsJSON {
-            Output.line(result.compactJSONText)
-            return
-        }
+        try self.options.show(.subscriptions) { result in Self.printTable(result) }
+    }
+
+    private static func printTable(_ result: JSONValue) {
         var rows = [["SYMBOL", "FEED MODE", "LTP", "QUOTE", "DEPTH"]]
         for entry in result.objectValue?["agent"]?.arrayValue ?? [] {
             let object = entry.objectValue ?? JSONObject()
@@ -474,11 +480,10 @@ struct Metrics: ParsableCommand {
     var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
-        let result = try self.options.withClient { try $0.call(IPCMethod.metrics.rawValue) }
-        if self.options.wantsJSON {
-            Output.line(result.compactJSONText)
-            return
-        }
+        try self.options.show(.metrics) { result in Self.printTable(result) }
+    }
+
+    private static func printTable(_ result: JSONValue) {
         var rows: [[String]] = []
         func add(_ prefix: String, _ object: JSONObject) {
             for entry in object.entries {
@@ -526,11 +531,10 @@ struct Reload: ParsableCommand {
     var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
-        let result = try self.options.withClient { try $0.call(IPCMethod.reload.rawValue) }
-        if self.options.wantsJSON {
-            Output.line(result.compactJSONText)
-            return
-        }
+        try self.options.show(.reload) { result in Self.printSummary(result) }
+    }
+
+    private static func printSummary(_ result: JSONValue) {
         let object = result.objectValue
         let applied = (object?["applied"]?.arrayValue ?? []).compactMap(\.stringValue)
         let restart = (object?["requires_restart"]?.arrayValue ?? []).compactMap(\.stringValue)

@@ -99,22 +99,12 @@ public final class AngelOneFeed: BrokerAdapter {
 
     public func connect(sink: any FeedEventSink) async throws {
         let credentials = try Self.credentials(self.context)
-        let source = InstrumentMasterSource(
-            broker: Self.name,
-            settings: self.context.settings,
+        let master = try await self.context.loadSymbolMaster(
             defaultURL: Self.defaultInstrumentsURL,
-            cacheFileName: "angelone-OpenAPIScripMaster.json",
-            environment: self.context.environment,
-            eventLoop: self.context.eventLoop,
-            logger: self.context.logger
-        )
-        let master: SymbolMaster
-        do {
-            master = try AngelOneScripMaster.parse(json: try await source.load())
-        } catch let error as SymbolMasterError {
-            throw BrokerConfigurationError("the \(Self.name) scrip master is unusable: \(error.message)")
+            cacheFileName: "angelone-OpenAPIScripMaster.json"
+        ) {
+            bytes throws(SymbolMasterError) in try AngelOneScripMaster.parse(json: bytes)
         }
-        self.context.logger.info("angelone scrip master loaded", metadata: ["instruments": "\(master.count)"])
 
         let baseURL = self.webSocketURL
         let context = self.context

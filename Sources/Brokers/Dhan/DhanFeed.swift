@@ -121,22 +121,9 @@ public final class DhanFeed: BrokerAdapter {
 
     public func connect(sink: any FeedEventSink) async throws {
         let credentials = try Self.credentials(self.context)
-        let source = InstrumentMasterSource(
-            broker: Self.name,
-            settings: self.context.settings,
-            defaultURL: Self.defaultInstrumentsURL,
-            cacheFileName: "dhan-api-scrip-master.csv",
-            environment: self.context.environment,
-            eventLoop: self.context.eventLoop,
-            logger: self.context.logger
-        )
-        let master: SymbolMaster
-        do {
-            master = try DhanScripMaster.parse(csv: try await source.load())
-        } catch let error as SymbolMasterError {
-            throw BrokerConfigurationError("the \(Self.name) scrip master is unusable: \(error.message)")
+        let master = try await self.context.loadSymbolMaster(defaultURL: Self.defaultInstrumentsURL, cacheFileName: "dhan-api-scrip-master.csv") {
+            bytes throws(SymbolMasterError) in try DhanScripMaster.parse(csv: bytes)
         }
-        self.context.logger.info("dhan scrip master loaded", metadata: ["instruments": "\(master.count)"])
 
         let baseURL = self.webSocketURL
         let context = self.context

@@ -204,3 +204,37 @@ private func writeFileAtomically(_ path: String, _ bytes: [UInt8]) -> Result<Voi
     }
     return .success(())
 }
+
+extension BrokerAdapterContext {
+    /// Loads and parses this broker's instrument master (file, today's cache, or a download), the
+    /// first step of every adapter's `connect`; a file that cannot be used is an error naming it.
+    ///
+    /// - Parameters:
+    ///   - defaultURL: where the broker publishes its master.
+    ///   - cacheFileName: the name of the daily copy under `$XDG_CACHE_HOME/openalgo/`.
+    ///   - parse: the broker's own format (Kite CSV, SmartAPI JSON, Dhan CSV).
+    public func loadSymbolMaster(
+        defaultURL: String,
+        cacheFileName: String,
+        parse: ([UInt8]) throws(SymbolMasterError) -> SymbolMaster
+    ) async throws -> SymbolMaster {
+        let source = InstrumentMasterSource(
+            broker: self.broker,
+            settings: self.settings,
+            defaultURL: defaultURL,
+            cacheFileName: cacheFileName,
+            environment: self.environment,
+            eventLoop: self.eventLoop,
+            logger: self.logger
+        )
+        let bytes = try await source.load()
+        let master: SymbolMaster
+        do {
+            master = try parse(bytes)
+        } catch {
+            throw BrokerConfigurationError("the \(self.broker) instrument master is unusable: \(error.message)")
+        }
+        self.logger.info("instrument master loaded", metadata: ["broker": "\(self.broker)", "instruments": "\(master.count)"])
+        return master
+    }
+}

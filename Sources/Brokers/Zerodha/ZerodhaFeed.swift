@@ -87,22 +87,9 @@ public final class ZerodhaFeed: BrokerAdapter {
 
     public func connect(sink: any FeedEventSink) async throws {
         let credentials = try self.loadCredentials()
-        let source = InstrumentMasterSource(
-            broker: Self.name,
-            settings: self.context.settings,
-            defaultURL: Self.defaultInstrumentsURL,
-            cacheFileName: "zerodha-instruments.csv",
-            environment: self.context.environment,
-            eventLoop: self.context.eventLoop,
-            logger: self.context.logger
-        )
-        let master: SymbolMaster
-        do {
-            master = try ZerodhaInstrumentMaster.parse(csv: try await source.load())
-        } catch let error as SymbolMasterError {
-            throw BrokerConfigurationError("the zerodha instrument master is unusable: \(error.message)")
+        let master = try await self.context.loadSymbolMaster(defaultURL: Self.defaultInstrumentsURL, cacheFileName: "zerodha-instruments.csv") {
+            bytes throws(SymbolMasterError) in try ZerodhaInstrumentMaster.parse(csv: bytes)
         }
-        self.context.logger.info("zerodha instrument master loaded", metadata: ["instruments": "\(master.count)"])
 
         let baseURL = self.webSocketURL
         let context = self.context
