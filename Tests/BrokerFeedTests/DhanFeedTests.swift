@@ -462,7 +462,9 @@ extension BrokerFeedSuites {
                 // Down to Quote: INFY leaves the 20-level socket for its own place on the first connection.
                 try client.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "INFY", "exchange": "NSE", "mode": 3}]}"#)
                 _ = try client.receiveReply()
-                try await dhan.feed.wait(for: "the move back") { _ in self.requests(dhan, connection: 0).count >= 3 }
+                try await dhan.feed.wait(for: "the move back") { _ in
+                    self.requests(dhan, connection: 0).count >= 3 && self.requests(dhan, .depth).count >= 2
+                }
                 #expect(self.requests(dhan, connection: 0) == ["17 [NSE_EQ:1594]", "18 [NSE_EQ:1594]", "17 [NSE_EQ:1594]"])
                 #expect(self.requests(dhan, .depth) == ["23 [NSE_EQ:1594]", "25 [NSE_EQ:1594]"])
                 #expect(self.requests(dhan, connection: 1) == ["17 [NSE_EQ:2885]"])

@@ -24,8 +24,8 @@ import NIOCore
 /// Settings (`[brokers.angelone]`): `ws_url`, `instruments_file`, `instruments_url`,
 /// `heartbeat_interval_s`, the credential fields, and the ``FeedTuningSettings`` keys
 /// (`max_connections` up to 3, `max_instruments_per_connection` up to 1000).
-/// Reconnects default to the reference adapter's policy (spec §0.3): 5 s doubling to at most
-/// 60 s, 10 attempts; 90 s of silence while subscribed forces a reconnect.
+/// Reconnects default to the agent's policy for every broker (1 s doubling, at most 30 s,
+/// 5 attempts; OpenAlgo's adapter uses 5 s doubling, 60 s, 10); 90 s of silence while subscribed forces a reconnect.
 public final class AngelOneFeed: BrokerAdapter {
     public static let name = "angelone"
     /// Where SmartAPI publishes its scrip master (no login needed).
@@ -65,7 +65,7 @@ public final class AngelOneFeed: BrokerAdapter {
             context.settings,
             broker: Self.name,
             defaults: FeedSupervisorStateMachine.Configuration(
-                reconnect: ReconnectPolicy(initialDelay: .seconds(5), multiplier: 2, maximumDelay: .seconds(60), maximumAttempts: 10),
+                reconnect: ReconnectPolicy(),
                 stallTimeout: .seconds(90),
                 stallCheckInterval: .seconds(30)
             )

@@ -27,8 +27,8 @@ import NIOCore
 ///
 /// Credentials (`client_id`, `access_token`) go in the URL query, as Dhan requires; a
 /// `client_id` stored as OpenAlgo's `id:::key` is cut at the `:::`. They are read again before
-/// every reconnect. Reconnects default to the reference's Dhan policy (spec §0.3): 5 s doubling
-/// to at most 60 s, 10 attempts; Dhan pings the client, and those pings count as signs of life
+/// every reconnect. Reconnects default to the agent's policy for every broker (1 s
+/// doubling, at most 30 s, 5 attempts; OpenAlgo's Dhan adapter uses 5 s doubling, 60 s, 10); Dhan pings the client, and those pings count as signs of life
 /// for the 90 s stall check, so a closed market is not a stall. The ``FeedTuningSettings`` keys
 /// apply to both kinds of socket (`max_connections` up to 5 and `max_instruments_per_connection`
 /// up to 5000 to the 5-level pool only).
@@ -77,7 +77,7 @@ public final class DhanFeed: BrokerAdapter {
             context.settings,
             broker: Self.name,
             defaults: FeedSupervisorStateMachine.Configuration(
-                reconnect: ReconnectPolicy(initialDelay: .seconds(5), multiplier: 2, maximumDelay: .seconds(60), maximumAttempts: 10),
+                reconnect: ReconnectPolicy(),
                 stallTimeout: .seconds(90),
                 stallCheckInterval: .seconds(30)
             )

@@ -17,7 +17,8 @@ import NIOCore
 /// Settings (`[brokers.zerodha]`): `ws_url`, `instruments_file`, `instruments_url`, the
 /// credential fields, and the ``FeedTuningSettings`` keys (`max_connections` up to 3,
 /// `max_instruments_per_connection` up to 3000). Reconnects default to the
-/// reference's Kite policy (spec §0.3): 2 s growing 1.5× to at most 60 s, 50 attempts; a feed
+/// agent's policy for every broker (1 s doubling, at most 30 s, 5 attempts; the `reconnect_*`
+/// keys set OpenAlgo's 2 s × 1.5, 60 s, 50 attempts where wanted); a feed
 /// silent for 90 s while subscribed is reconnected (Kite sends a heartbeat every second).
 public final class ZerodhaFeed: BrokerAdapter {
     public static let name = "zerodha"
@@ -52,7 +53,7 @@ public final class ZerodhaFeed: BrokerAdapter {
             context.settings,
             broker: Self.name,
             defaults: FeedSupervisorStateMachine.Configuration(
-                reconnect: ReconnectPolicy(initialDelay: .seconds(2), multiplier: 1.5, maximumDelay: .seconds(60), maximumAttempts: 50),
+                reconnect: ReconnectPolicy(),
                 stallTimeout: .seconds(90),
                 stallCheckInterval: .seconds(30)
             )
