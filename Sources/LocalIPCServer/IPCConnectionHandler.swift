@@ -516,11 +516,7 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
     }
 
     private func marketDataLine(_ frame: ByteBuffer) -> ByteBuffer {
-        var line = self.allocator.buffer(capacity: frame.readableBytes + 48)
-        line.writeStaticString("{\"jsonrpc\":\"2.0\",\"method\":\"market_data\",\"params\":")
-        line.writeImmutableBuffer(frame)
-        line.writeStaticString("}\n")
-        return line
+        self.server.marketDataLines.line(for: frame, allocator: self.allocator)
     }
 
     @discardableResult

@@ -21,6 +21,8 @@ final class IPCServerContext {
     private var housekeeping: RepeatedTask?
     /// Connections refused because the peer was another user.
     private(set) var refusedPeers = 0
+    /// The JSON-RPC line of the frame being fanned out, shared by every local client that gets it.
+    var marketDataLines = MarketDataLineCache()
 
     init(hub: StreamingHub, control: any IPCAgentControl, configuration: IPCServerConfiguration, logger: Logger) {
         self.hub = hub
@@ -72,6 +74,36 @@ final class IPCServerContext {
         for connection in self.connections.values {
             connection.closeForShutdown()
         }
+    }
+}
+
+/// Wraps a `market_data` frame into its JSON-RPC line once per frame rather than once per client.
+///
+/// The hub hands every subscriber of a tick the very same frame buffer, so the last frame wrapped
+/// is recognised by its storage: while the cache holds that buffer its memory cannot be reused,
+/// so an equal address and length mean the same frame.
+struct MarketDataLineCache {
+    private var frame: ByteBuffer?
+    private var line: ByteBuffer?
+
+    mutating func line(for frame: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        if let cachedFrame = self.frame, let line = self.line, Self.sameBytes(cachedFrame, frame) {
+            return line
+        }
+        var line = allocator.buffer(capacity: frame.readableBytes + 48)
+        line.writeStaticString("{\"jsonrpc\":\"2.0\",\"method\":\"market_data\",\"params\":")
+        line.writeImmutableBuffer(frame)
+        line.writeStaticString("}\n")
+        self.frame = frame
+        self.line = line
+        return line
+    }
+
+    private static func sameBytes(_ left: ByteBuffer, _ right: ByteBuffer) -> Bool {
+        guard left.readableBytes == right.readableBytes else { return false }
+        let leftStart = left.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        let rightStart = right.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        return leftStart == rightStart
     }
 }
 
