@@ -125,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "openalgo-agent",
             dependencies: [
-                "Agent", "ProxyServer",
+                "Agent", "ProxyServer", "LocalIPC", "LocalIPCServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

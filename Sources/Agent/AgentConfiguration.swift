@@ -4,10 +4,6 @@ import Logging
 import NIOCore
 import ProxyServer
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Everything the agent needs to start, after flags, environment and `agent.toml` were merged.
 public struct AgentConfiguration: Sendable {
     public var proxy = ProxyConfiguration()
@@ -28,9 +24,7 @@ public struct AgentConfiguration: Sendable {
     public var ipcOutboxBudgetBytes = 4 << 20
 
     public init() {
-        var environment: [String: String] = [:]
-        if let runtime = getenv("XDG_RUNTIME_DIR") { environment["XDG_RUNTIME_DIR"] = String(cString: runtime) }
-        self.ipcSocketPath = IPCSocketPath.defaultPath(environment: environment)
+        self.ipcSocketPath = IPCSocketPath.defaultPath(environment: ProcessEnvironment.current())
     }
 
     /// The settings of the selected broker.

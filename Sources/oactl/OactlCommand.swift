@@ -34,6 +34,17 @@ struct OactlCommand: ParsableCommand {
     @OptionGroup var options: GlobalOptions
 }
 
+/// A command that talks to the agent: it takes the global options before or after its name.
+protocol AgentCommand: ParsableCommand {
+    var localOptions: GlobalOptions { get }
+    var root: OactlCommand { get }
+}
+
+extension AgentCommand {
+    /// The options given after the command name, completed by those given before it.
+    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
+}
+
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
     @Option(
@@ -67,7 +78,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// Connects, runs `body`, and turns failures into the documented exit statuses.
     func withClient<Result>(_ body: (IPCClient) throws -> Result) throws -> Result {
-        let path = IPCSocketPath.resolve(explicit: self.socket, environment: processEnvironment())
+        let path = IPCSocketPath.resolve(explicit: self.socket, environment: ProcessEnvironment.current())
         do {
             let client = try IPCClient(path: path, timeout: try self.timeoutDuration())
             defer { client.close() }
@@ -93,19 +104,6 @@ struct GlobalOptions: ParsableArguments {
     var wantsJSON: Bool { self.json || isatty(STDOUT_FILENO) == 0 }
 }
 
-func processEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let equals = text.firstIndex(of: "=") {
-            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-        }
-        pointer += 1
-    }
-    return result
-}
-
 func instruments(_ texts: [String]) throws -> [Instrument] {
     do {
         return try texts.map { text throws(CommandLineValueError) in try InstrumentArgument.parse(text) }
@@ -120,12 +118,11 @@ extension Instrument {
 
 // MARK: Commands
 
-struct Status: ParsableCommand {
+struct Status: AgentCommand {
     static let configuration = CommandConfiguration(abstract: "Show the agent, its feed, clients and subscriptions.")
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
         try self.options.show(.status) { status in self.printTable(status) }
@@ -133,7 +130,7 @@ struct Status: ParsableCommand {
 
     private func printTable(_ status: JSONValue) {
         let object = status.objectValue ?? JSONObject()
-        let path = IPCSocketPath.resolve(explicit: self.options.socket, environment: processEnvironment())
+        let path = IPCSocketPath.resolve(explicit: self.options.socket, environment: ProcessEnvironment.current())
         var feed = "\(object["broker"]?.stringValue ?? "?"): \(object["state"]?.stringValue ?? "?")"
         if let reason = object["reason"]?.stringValue { feed += " (\(reason))" }
         if let attempt = object["reconnect_attempt"]?.intValue, attempt > 0 { feed += ", attempt \(attempt)" }
@@ -152,7 +149,7 @@ struct Status: ParsableCommand {
     }
 }
 
-struct Subscribe: ParsableCommand {
+struct Subscribe: AgentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stream market data: a live table on a terminal, JSON lines when piped.",
         discussion: """
@@ -171,7 +168,6 @@ struct Subscribe: ParsableCommand {
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     @Argument(help: ArgumentHelp("Symbols as EXCHANGE:SYMBOL.", valueName: "symbol"))
     var symbols: [String] = []
@@ -285,7 +281,7 @@ struct Subscribe: ParsableCommand {
     }
 }
 
-struct Unsubscribe: ParsableCommand {
+struct Unsubscribe: AgentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop streaming symbols to local clients (all of them, or the one given with --client).",
         discussion: """
@@ -297,7 +293,6 @@ struct Unsubscribe: ParsableCommand {
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     @Argument(help: ArgumentHelp("Symbols as EXCHANGE:SYMBOL.", valueName: "symbol"))
     var symbols: [String] = []
@@ -347,7 +342,7 @@ struct Unsubscribe: ParsableCommand {
     }
 }
 
-struct Connect: ParsableCommand {
+struct Connect: AgentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Connect the broker feed (or switch it to another broker) for every client.",
         discussion: """
@@ -360,7 +355,6 @@ struct Connect: ParsableCommand {
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     @Argument(help: "The broker (default: the configured one).")
     var broker: String?
@@ -393,14 +387,13 @@ struct Connect: ParsableCommand {
     }
 }
 
-struct Disconnect: ParsableCommand {
+struct Disconnect: AgentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Stop the broker feed for every client; subscriptions resume on the next connect."
     )
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
         let status = try self.options.withClient { try $0.call(IPCMethod.wsDisconnect.rawValue) }
@@ -408,12 +401,11 @@ struct Disconnect: ParsableCommand {
     }
 }
 
-struct Clients: ParsableCommand {
+struct Clients: AgentCommand {
     static let configuration = CommandConfiguration(abstract: "List WebSocket and local clients.")
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
         try self.options.show(.clients) { result in Self.printTable(result) }
@@ -440,12 +432,11 @@ struct Clients: ParsableCommand {
     }
 }
 
-struct Subscriptions: ParsableCommand {
+struct Subscriptions: AgentCommand {
     static let configuration = CommandConfiguration(abstract: "List what the feed streams, with subscriber counts per mode.")
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
         try self.options.show(.subscriptions) { result in Self.printTable(result) }
@@ -472,12 +463,11 @@ struct Subscriptions: ParsableCommand {
     }
 }
 
-struct Metrics: ParsableCommand {
+struct Metrics: AgentCommand {
     static let configuration = CommandConfiguration(abstract: "Show counters: ticks in, frames out, drops, reconnects, feed latency.")
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
         try self.options.show(.metrics) { result in Self.printTable(result) }
@@ -499,7 +489,7 @@ struct Metrics: ParsableCommand {
     }
 }
 
-struct APIKey: ParsableCommand {
+struct APIKey: AgentCommand {
     static let configuration = CommandConfiguration(
         commandName: "api-key",
         abstract: "Print the API key WebSocket clients authenticate with.",
@@ -508,7 +498,6 @@ struct APIKey: ParsableCommand {
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     @Flag(help: "Replace the key with a new random one.")
     var rotate = false
@@ -523,12 +512,11 @@ struct APIKey: ParsableCommand {
     }
 }
 
-struct Reload: ParsableCommand {
+struct Reload: AgentCommand {
     static let configuration = CommandConfiguration(abstract: "Re-read the agent's configuration (like SIGHUP).")
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     func run() throws {
         try self.options.show(.reload) { result in Self.printSummary(result) }
@@ -544,7 +532,7 @@ struct Reload: ParsableCommand {
     }
 }
 
-struct Call: ParsableCommand {
+struct Call: AgentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send one JSON-RPC request and print its result (as JSON).",
         discussion: """
@@ -556,7 +544,6 @@ struct Call: ParsableCommand {
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     @Argument(help: "The method, e.g. status.", completion: .list(IPCMethod.allCases.map(\.rawValue)))
     var method: String
@@ -583,7 +570,7 @@ struct Call: ParsableCommand {
     }
 }
 
-struct Events: ParsableCommand {
+struct Events: AgentCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the agent's events (feed status, subscription changes) as JSON lines.",
         discussion: "Add --market-data to include the market data of subscriptions made with --symbol."
@@ -591,7 +578,6 @@ struct Events: ParsableCommand {
 
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
-    var options: GlobalOptions { self.localOptions.merged(with: self.root.options) }
 
     @Option(
         name: .customLong("event"),

@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import LocalIPC
 import LocalIPCServer
 import Logging
 import NIOCore
@@ -70,7 +71,7 @@ struct Serve: AsyncParsableCommand {
     var ipcSocket: String?
 
     func run() async throws {
-        let environment = currentEnvironment()
+        let environment = ProcessEnvironment.current()
         let logLevel = LogLevelSwitch(.info)
         let bootstrapLogger = logLevel.makeLogger(label: "openalgo-agent", handler: StreamLogHandler.standardError(label: "openalgo-agent"))
         let configuration: AgentConfiguration
@@ -121,17 +122,4 @@ struct Serve: AsyncParsableCommand {
         }
         try await runtime.run()
     }
-}
-
-private func currentEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let equals = text.firstIndex(of: "=") {
-            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-        }
-        pointer += 1
-    }
-    return result
 }

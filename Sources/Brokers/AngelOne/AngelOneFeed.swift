@@ -117,8 +117,7 @@ public final class AngelOneFeed: BrokerAdapter {
                     // written to the credentials file are picked up without a restart.
                     // Connections opened later (the pool's extra ones) read them afresh too.
                     let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
-                    let request = AngelOneRequest.connection(baseURL: baseURL, credentials: current)
-                    return try BrokerWebSocketRequest(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
+                    return try BrokerWebSocketRequest(AngelOneRequest.connection(baseURL: baseURL, credentials: current))
                 },
                 codec: AngelOneFeedCodec(master: master, logger: logger),
                 eventLoop: context.eventLoop,
@@ -134,13 +133,11 @@ public final class AngelOneFeed: BrokerAdapter {
             return state.pool
         }
         await previous?.stop()
-        let gate = InitialConnectGate(forwardingTo: sink)
-        pool.start(sink: gate)
-        if case .failed(let reason) = await gate.firstOutcome(within: Self.initialConnectWait, on: self.context.eventLoop) {
-            gate.mute()
-            await pool.stop()
+        do {
+            try await pool.start(sink: sink, awaitingFirstConnectionWithin: Self.initialConnectWait)
+        } catch {
             self.state.withLockedValue { $0.pool = nil }
-            throw BrokerFeedError(reason)
+            throw error
         }
     }
 

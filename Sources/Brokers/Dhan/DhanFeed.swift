@@ -134,7 +134,7 @@ public final class DhanFeed: BrokerAdapter {
                 makeRequest: { attempt in
                     // Only the first connect of the first connection uses the credentials just read.
                     let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
-                    return try BrokerWebSocketRequest(url: DhanRequest.connection(baseURL: baseURL, credentials: current).url)
+                    return try BrokerWebSocketRequest(DhanRequest.connection(baseURL: baseURL, credentials: current))
                 },
                 codec: DhanFeedCodec(master: master, logger: logger),
                 eventLoop: context.eventLoop,
@@ -151,13 +151,11 @@ public final class DhanFeed: BrokerAdapter {
             guard case .failed = state, let self, let feed else { return }
             self.feedFailed(feed)
         }
-        let gate = InitialConnectGate(forwardingTo: feedSink)
-        feed.start(sink: gate)
-        if case .failed(let reason) = await gate.firstOutcome(within: Self.initialConnectWait, on: self.context.eventLoop) {
-            gate.mute()
-            await feed.stop()
+        do {
+            try await feed.start(sink: feedSink, awaitingFirstConnectionWithin: Self.initialConnectWait)
+        } catch {
             self.state.withLockedValue { $0.feed = nil }
-            throw BrokerFeedError(reason)
+            throw error
         }
     }
 
@@ -259,7 +257,7 @@ public final class DhanFeed: BrokerAdapter {
         let depthFeed = FeedSupervisor(
             configuration: self.depthConfiguration,
             makeRequest: { _ in
-                try BrokerWebSocketRequest(url: DhanRequest.depthConnection(baseURL: baseURL, credentials: try Self.credentials(context)).url)
+                try BrokerWebSocketRequest(DhanRequest.depthConnection(baseURL: baseURL, credentials: try Self.credentials(context)))
             },
             codec: DhanDepthFeedCodec(master: master, logger: self.context.logger),
             eventLoop: self.context.eventLoop,

@@ -86,6 +86,11 @@ public struct BrokerWebSocketRequest: Sendable {
     public init(url: String, headers: [(String, String)] = []) throws(BrokerWebSocketError) {
         self.init(url: try WebSocketURL(url), headers: HTTPHeaders(headers))
     }
+
+    /// The request a broker codec describes (`ZerodhaRequest.connection`, ...), ready to send.
+    public init(_ request: BrokerConnectionRequest) throws(BrokerWebSocketError) {
+        try self.init(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
+    }
 }
 
 /// A WebSocket message, inbound or outbound. Text is decoded because brokers only send short

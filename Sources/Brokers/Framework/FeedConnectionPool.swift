@@ -70,6 +70,19 @@ public final class FeedConnectionPool<Codec: BrokerFeedCodec>: Sendable {
         }
     }
 
+    /// Opens the primary connection and waits for its first attempt (at most `timeout`), so a
+    /// refused token is the error of the adapter's `connect` rather than a success followed by
+    /// `failed`. On failure the pool is stopped and reports nothing more.
+    public func start(sink: any FeedEventSink, awaitingFirstConnectionWithin timeout: TimeAmount) async throws(BrokerFeedError) {
+        let gate = InitialConnectGate(forwardingTo: sink)
+        self.start(sink: gate)
+        if case .failed(let reason) = await gate.firstOutcome(within: timeout, on: self.eventLoop) {
+            gate.mute()
+            await self.stop()
+            throw BrokerFeedError(reason)
+        }
+    }
+
     /// Finds `instrument` a place on a connection (or returns the one it has); ``FeedConnectionPoolStateMachine/Reservation/poolFull``
     /// means it must be refused with ``capacityMessage()``.
     public func reserve(_ instrument: Instrument) -> FeedConnectionPoolStateMachine.Reservation {
