@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "ProxyServer", targets: ["ProxyServer"]),
         .library(name: "LocalIPC", targets: ["LocalIPC"]),
         .library(name: "LocalIPCServer", targets: ["LocalIPCServer"]),
+        .library(name: "SystemdSupport", targets: ["SystemdSupport"]),
         .library(name: "Agent", targets: ["Agent"]),
         .executable(name: "oactl", targets: ["oactl"]),
     ],
@@ -111,9 +112,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "SystemdSupport",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Agent",
             dependencies: [
-                "MarketData", "StreamingHub", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer", "WireJSON",
+                "MarketData", "StreamingHub", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer", "WireJSON", "SystemdSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -127,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "openalgo-agent",
             dependencies: [
-                "Agent", "ProxyServer", "LocalIPC", "LocalIPCServer",
+                "Agent", "ProxyServer", "LocalIPC", "LocalIPCServer", "SystemdSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

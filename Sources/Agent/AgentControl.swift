@@ -29,6 +29,9 @@ final class AgentControl: IPCAgentControl {
     private let running: NIOLockedValueBox<AgentConfiguration>
     private let reloadSource: ConfigurationSource?
     private let logLevel: LogLevelSwitch?
+    private let serviceManager: ServiceManagerLink.Settings
+    /// Settings the last reload changed that take effect only after a restart.
+    private let requiresRestart = NIOLockedValueBox<[String]>([])
     private let logger: Logger
 
     init(
@@ -40,6 +43,7 @@ final class AgentControl: IPCAgentControl {
         running: AgentConfiguration,
         reloadSource: ConfigurationSource?,
         logLevel: LogLevelSwitch?,
+        serviceManager: ServiceManagerLink.Settings,
         logger: Logger
     ) {
         self.supervisor = supervisor
@@ -50,7 +54,20 @@ final class AgentControl: IPCAgentControl {
         self.running = NIOLockedValueBox(running)
         self.reloadSource = reloadSource
         self.logLevel = logLevel
+        self.serviceManager = serviceManager
         self.logger = logger
+    }
+
+    func statusDetails() -> JSONObject {
+        let restart = self.requiresRestart.withLockedValue { $0 }
+        var service: JSONObject = [
+            "sockets": .string(self.serviceManager.socketsInherited ? "systemd" : "own"),
+            "notify": .bool(self.serviceManager.notifies),
+        ]
+        if let watchdog = self.serviceManager.watchdogInterval {
+            service["watchdog_ms"] = .int(watchdog.components.seconds * 1000 + watchdog.components.attoseconds / 1_000_000_000_000_000)
+        }
+        return ["service": .object(service), "requires_restart": .array(restart.map { .string($0) })]
     }
 
     func connectFeed(broker: String?, credentials: [String: String]) async -> Result<Void, RPCError> {
@@ -104,8 +121,10 @@ final class AgentControl: IPCAgentControl {
             applied.proxy.socketSendBufferBytes = running.proxy.socketSendBufferBytes
             applied.broker = running.broker
             applied.ipcSocketPath = running.ipcSocketPath
+            applied.ipcOutboxBudgetBytes = running.ipcOutboxBudgetBytes
             running = applied
         }
+        self.requiresRestart.withLockedValue { $0 = changes.requiresRestart }
         self.logger.notice(
             "configuration reloaded",
             metadata: [

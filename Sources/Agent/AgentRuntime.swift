@@ -7,6 +7,7 @@ import NIOPosix
 import ProxyServer
 import ServiceLifecycle
 import StreamingHub
+import SystemdSupport
 import UnixSignals
 
 /// The running agent: one event loop for the hub and every client connection (WebSocket and
@@ -32,13 +33,17 @@ public final class AgentRuntime: Sendable {
     ///   - logLevel: the switch a reload turns; without it, the log level is fixed.
     ///   - environment: where brokers look for stored credentials (`CREDENTIALS_DIRECTORY`,
     ///     `XDG_CONFIG_HOME`); by default the reload source's.
+    ///   - listeners: sockets systemd passed (socket activation), served instead of binding.
+    ///   - serviceManager: where `READY=1`, status and watchdog pings go; by default nowhere.
     public init(
         configuration: AgentConfiguration,
         apiKey: APIKeyStore.ResolvedKey,
         logger: Logger,
         reloadSource: ConfigurationSource? = nil,
         logLevel: LogLevelSwitch? = nil,
-        environment: [String: String]? = nil
+        environment: [String: String]? = nil,
+        listeners: AgentListeners = AgentListeners(),
+        serviceManager: ServiceManagerLink? = nil
     ) async throws {
         self.configuration = configuration
         self.logger = logger
@@ -61,9 +66,14 @@ public final class AgentRuntime: Sendable {
                 configuration: proxyConfiguration,
                 hub: hub,
                 verifier: APIKeyVerifier(apiKey: apiKey.key),
-                logger: logger
+                logger: logger,
+                inheritedSocket: listeners.webSocket
             )
+            if let inherited = listeners.webSocket {
+                try ListenBacklog.restore(inherited)
+            }
             self.webSocketServer = webSocketServer
+            let link = serviceManager ?? .disconnected(logger: logger)
             let supervisor = FeedController(
                 configuration: configuration,
                 sink: sink,
@@ -81,17 +91,50 @@ public final class AgentRuntime: Sendable {
                 running: configuration,
                 reloadSource: reloadSource,
                 logLevel: logLevel,
+                serviceManager: link.settings,
                 logger: logger
             )
             var ipcConfiguration = IPCServerConfiguration(socketPath: configuration.ipcSocketPath)
             ipcConfiguration.agentVersion = "openalgo-agent/\(AgentVersion.current)"
             ipcConfiguration.outboxBudgetBytes = configuration.ipcOutboxBudgetBytes
             ipcConfiguration.unwritableDeadline = configuration.proxy.unwritableDeadline
-            self.ipcServer = try await IPCServer.bind(configuration: ipcConfiguration, hub: hub, control: control, logger: logger)
+            self.ipcServer = try await IPCServer.bind(
+                configuration: ipcConfiguration,
+                hub: hub,
+                control: control,
+                logger: logger,
+                inheritedSocket: listeners.ipc
+            )
+            if let inherited = listeners.ipc {
+                try ListenBacklog.restore(inherited)
+            }
             let feedService = FeedService(supervisor: supervisor, commands: commands, logger: logger)
+            let reporter = try await hubLoop.submit {
+                NIOLoopBound(
+                    ServiceManagerReporter(
+                        hub: hub.value,
+                        link: link,
+                        feedLoop: feedLoop,
+                        commands: commands,
+                        feedCommandLimit: Self.feedCommandLimit,
+                        logger: logger
+                    ),
+                    eventLoop: hubLoop
+                )
+            }.get()
+            let serviceManagerService = ServiceManagerService(
+                reporter: reporter,
+                link: link,
+                hangups: configuration.handleSignals ? await UnixSignalsSequence(trapping: .sighup) : nil,
+                control: control,
+                logger: logger
+            )
             self.serviceGroup = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [.init(service: feedService), .init(service: self.webSocketServer), .init(service: self.ipcServer)],
+                    services: [
+                        .init(service: feedService), .init(service: self.webSocketServer), .init(service: self.ipcServer),
+                        .init(service: serviceManagerService),
+                    ],
                     gracefulShutdownSignals: configuration.handleSignals ? [.sigterm, .sigint] : [],
                     logger: logger
                 )
@@ -101,6 +144,9 @@ public final class AgentRuntime: Sendable {
             throw error
         }
     }
+
+    /// How long one feed command may run before the watchdog stops vouching for the feed.
+    static let feedCommandLimit = TimeAmount.minutes(2)
 
     /// Runs until SIGTERM/SIGINT or ``shutDown()``, then shuts down cleanly: local clients get a
     /// `closing` event, WebSocket clients a 1001 close, the feed is disconnected, the threads stop.

@@ -13,4 +13,11 @@ public protocol IPCAgentControl: Sendable {
     func apiKey(rotate: Bool) async -> Result<String, RPCError>
     /// Re-reads the configuration and applies what can change while running.
     func reload() async -> Result<JSONValue, RPCError>
+    /// Fields the agent adds to the `status` reply (how it was started, settings waiting for a
+    /// restart). Called on the serving event loop, so it must not block.
+    func statusDetails() -> JSONObject
+}
+
+extension IPCAgentControl {
+    public func statusDetails() -> JSONObject { JSONObject() }
 }

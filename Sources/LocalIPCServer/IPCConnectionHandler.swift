@@ -291,6 +291,9 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
         guard case .object(var object) = connectionStatusJSON(self.hub.status()) else { return .null }
         object["agent"] = self.server.helloPayload["agent"]
         object["pid"] = self.server.helloPayload["pid"]
+        for (key, value) in self.server.control.statusDetails().entries {
+            object[key] = value
+        }
         return .object(object)
     }
 

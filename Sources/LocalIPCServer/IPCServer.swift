@@ -17,12 +17,22 @@ import Glibc
 public final class IPCServer: Service {
     /// The socket's path.
     public let socketPath: String
+    /// Whether the agent created the socket file (and removes it on shutdown); an inherited
+    /// socket's file belongs to the service manager.
+    private let ownsSocketFile: Bool
     private let serverChannel: any Channel
     private let context: NIOLoopBound<IPCServerContext>
     private let logger: Logger
 
-    private init(socketPath: String, serverChannel: any Channel, context: NIOLoopBound<IPCServerContext>, logger: Logger) {
+    private init(
+        socketPath: String,
+        ownsSocketFile: Bool,
+        serverChannel: any Channel,
+        context: NIOLoopBound<IPCServerContext>,
+        logger: Logger
+    ) {
         self.socketPath = socketPath
+        self.ownsSocketFile = ownsSocketFile
         self.serverChannel = serverChannel
         self.context = context
         self.logger = logger
@@ -30,14 +40,20 @@ public final class IPCServer: Service {
 
     /// Creates the socket (in a `0700` directory, mode `0600`), replacing a stale socket file that
     /// nothing answers on, and starts accepting on the hub's loop.
+    ///
+    /// - Parameter inheritedSocket: a listening Unix socket the service manager passed (socket
+    ///   activation), served instead of creating one; its unit sets the file's mode
+    ///   (`SocketMode=0600`, `DirectoryMode=0700`), and every peer's user is checked either way.
     public static func bind(
         configuration: IPCServerConfiguration,
         hub: NIOLoopBound<StreamingHub>,
         control: any IPCAgentControl,
-        logger: Logger
+        logger: Logger,
+        inheritedSocket: NIOBSDSocket.Handle? = nil
     ) async throws -> IPCServer {
-        let path = configuration.socketPath
-        try SocketFile.prepare(path)
+        if inheritedSocket == nil {
+            try SocketFile.prepare(configuration.socketPath)
+        }
         let loop = hub.eventLoop
         let context = try await loop.submit {
             let context = IPCServerContext(hub: hub.value, control: control, configuration: configuration, logger: logger)
@@ -51,14 +67,21 @@ public final class IPCServer: Service {
             .childChannelInitializer { channel in
                 Self.initializeChild(channel, context: context)
             }
+        if let inheritedSocket {
+            let channel = try await bootstrap.withBoundSocket(inheritedSocket).get()
+            let path = channel.localAddress?.pathname ?? configuration.socketPath
+            logger.info("local socket listening", metadata: ["path": "\(path)", "socket": "inherited fd \(inheritedSocket)"])
+            return IPCServer(socketPath: path, ownsSocketFile: false, serverChannel: channel, context: context, logger: logger)
+        }
+        let path = configuration.socketPath
         let channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).get()
         guard chmod(path, 0o600) == 0 else {
             let reason = String(cString: strerror(errno))
             try? await channel.close()
             throw IPCServerError("cannot make \(path) private (chmod 600): \(reason)")
         }
-        logger.info("local socket listening", metadata: ["path": "\(path)"])
-        return IPCServer(socketPath: path, serverChannel: channel, context: context, logger: logger)
+        logger.info("local socket listening", metadata: ["path": "\(path)", "socket": "own"])
+        return IPCServer(socketPath: path, ownsSocketFile: true, serverChannel: channel, context: context, logger: logger)
     }
 
     /// Checks the peer's user, then installs the line codec and the connection handler.
@@ -104,7 +127,9 @@ public final class IPCServer: Service {
         } onCancel: {
             stop()
         }
-        unlink(self.socketPath)
+        if self.ownsSocketFile {
+            unlink(self.socketPath)
+        }
         self.logger.info("local socket closed", metadata: ["path": "\(self.socketPath)"])
     }
 

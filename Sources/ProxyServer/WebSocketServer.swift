@@ -26,11 +26,17 @@ public final class WebSocketServer: Service {
     }
 
     /// Binds the listening socket on the hub's loop. Port 0 picks a free port (see ``localAddress``).
+    ///
+    /// - Parameter inheritedSocket: a listening socket the service manager passed (socket
+    ///   activation), served instead of binding `host:port`, so clients that connected before the
+    ///   agent started are served from its backlog. NIO listens on it again with a backlog of 128;
+    ///   the caller restores the manager's.
     public static func bind(
         configuration: ProxyConfiguration,
         hub: NIOLoopBound<StreamingHub>,
         verifier: APIKeyVerifier,
-        logger: Logger
+        logger: Logger,
+        inheritedSocket: NIOBSDSocket.Handle? = nil
     ) async throws -> WebSocketServer {
         let loop = hub.eventLoop
         let proxy = try await loop.submit {
@@ -59,9 +65,20 @@ public final class WebSocketServer: Service {
                     try Self.configureChild(channel, proxy: proxy, configuration: configuration)
                 }
             }
-        let channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let channel: any Channel
+        if let inheritedSocket {
+            channel = try await bootstrap.withBoundSocket(inheritedSocket).get()
+        } else {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        }
         let server = try WebSocketServer(serverChannel: channel, proxy: proxy, logger: logger)
-        logger.info("WebSocket server listening", metadata: ["address": "ws://\(configuration.host):\(server.localAddress.port ?? 0)"])
+        logger.info(
+            "WebSocket server listening",
+            metadata: [
+                "address": "ws://\(server.localAddress.ipAddress ?? configuration.host):\(server.localAddress.port ?? 0)",
+                "socket": "\(inheritedSocket == nil ? "own" : "inherited fd \(inheritedSocket!)")",
+            ]
+        )
         return server
     }
 

@@ -1,4 +1,6 @@
 import MarketData
+import NIOConcurrencyHelpers
+import NIOCore
 
 /// Serialises the hub's requests to the feed: one task runs them in order, so the feed sees
 /// subscribes and unsubscribes exactly in the order the hub decided them, and the hub's event
@@ -12,6 +14,7 @@ public final class FeedCommandQueue: Sendable {
 
     private let stream: AsyncStream<Command>
     private let continuation: AsyncStream<Command>.Continuation
+    private let runningSince = NIOLockedValueBox<NIODeadline?>(nil)
 
     public init() {
         (self.stream, self.continuation) = AsyncStream.makeStream(of: Command.self)
@@ -24,6 +27,8 @@ public final class FeedCommandQueue: Sendable {
     /// Runs the queued commands against `feed` until ``finish()`` is called.
     public func run(feed: some FeedControl) async {
         for await command in self.stream {
+            self.runningSince.withLockedValue { $0 = .now() }
+            defer { self.runningSince.withLockedValue { $0 = nil } }
             switch command {
             case .subscribe(let instruments, let mode, let depth, let reply):
                 reply(await feed.subscribe(instruments, mode: mode, depth: depth))
@@ -33,6 +38,12 @@ public final class FeedCommandQueue: Sendable {
                 await work()
             }
         }
+    }
+
+    /// When the command the feed is carrying out started, or `nil` while the queue is idle: a
+    /// command that never finishes means the feed is wedged, and the watchdog stops vouching for it.
+    public var commandRunningSince: NIODeadline? {
+        self.runningSince.withLockedValue { $0 }
     }
 
     /// Runs `work` in the queue's order (after the requests already queued, before later ones),

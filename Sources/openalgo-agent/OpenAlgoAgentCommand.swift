@@ -5,6 +5,7 @@ import LocalIPCServer
 import Logging
 import NIOCore
 import ProxyServer
+import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,12 @@ struct Serve: AsyncParsableCommand {
               openalgo-agent serve --port 9000
               OPENALGO_BROKER_SIMULATOR_TICKS_PER_SECOND=50 openalgo-agent
 
-            Stops cleanly on SIGTERM or SIGINT: clients are closed with code 1001.
+            Stops cleanly on SIGTERM or SIGINT: clients are closed with code 1001. SIGHUP re-reads \
+            the configuration without dropping clients.
+
+            Under systemd (see packaging/ and openalgo-agent(1)) it serves the sockets the socket \
+            units pass (named ws and ipc), reports READY=1, its status and watchdog pings through \
+            NOTIFY_SOCKET, and logs with journald priorities.
             """
     )
 
@@ -70,10 +76,18 @@ struct Serve: AsyncParsableCommand {
     )
     var ipcSocket: String?
 
+    @Flag(
+        help: "Ignore systemd: bind both sockets even if LISTEN_FDS passes some, and send no notifications."
+    )
+    var noSystemd = false
+
     func run() async throws {
         let environment = ProcessEnvironment.current()
         let logLevel = LogLevelSwitch(.info)
-        let bootstrapLogger = logLevel.makeLogger(label: "openalgo-agent", handler: StreamLogHandler.standardError(label: "openalgo-agent"))
+        let bootstrapLogger =
+            JournalLogHandler.isStandardErrorJournal(environment: environment)
+            ? logLevel.makeLogger(label: "openalgo-agent", handler: JournalLogHandler())
+            : logLevel.makeLogger(label: "openalgo-agent", handler: StreamLogHandler.standardError(label: "openalgo-agent"))
         let configuration: AgentConfiguration
         let apiKey: APIKeyStore.ResolvedKey
         let overrides = CommandLineOverrides(
@@ -99,6 +113,7 @@ struct Serve: AsyncParsableCommand {
                 "api_key_from": "\(apiKey.source)",
             ]
         )
+        let (listeners, serviceManager) = try self.serviceManager(logger: logger)
         let runtime: AgentRuntime
         do {
             runtime = try await AgentRuntime(
@@ -106,7 +121,9 @@ struct Serve: AsyncParsableCommand {
                 apiKey: apiKey,
                 logger: logger,
                 reloadSource: ConfigurationSource(overrides: overrides, environment: environment),
-                logLevel: logLevel
+                logLevel: logLevel,
+                listeners: listeners,
+                serviceManager: serviceManager
             )
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
             logger.critical(
@@ -121,5 +138,34 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(69)
         }
         try await runtime.run()
+    }
+
+    /// The sockets systemd passed and the link for notifications; neither with `--no-systemd`.
+    private func serviceManager(logger: Logger) throws -> (AgentListeners, ServiceManagerLink) {
+        guard !self.noSystemd else { return (AgentListeners(), .disconnected(logger: logger)) }
+        let listeners: AgentListeners
+        do {
+            listeners = try AgentListeners(SocketActivation.inheritedSockets())
+        } catch {
+            logger.critical("cannot use the sockets systemd passed: \(error)")
+            throw ExitCode(64)
+        }
+        let notifier = SystemdNotifier()
+        let settings = ServiceManagerLink.Settings(
+            socketsInherited: listeners.isActivated,
+            notifies: notifier.isEnabled,
+            watchdogInterval: notifier.watchdogInterval()
+        )
+        if settings.socketsInherited || settings.notifies {
+            logger.info(
+                "started by systemd",
+                metadata: [
+                    "ws_fd": "\(listeners.webSocket.map(String.init) ?? "own")",
+                    "ipc_fd": "\(listeners.ipc.map(String.init) ?? "own")",
+                    "watchdog": "\(settings.watchdogInterval.map { "\($0)" } ?? "off")",
+                ]
+            )
+        }
+        return (listeners, ServiceManagerLink(notifier: settings.notifies ? notifier : nil, settings: settings, logger: logger))
     }
 }
