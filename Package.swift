@@ -266,7 +266,18 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Agent", "StreamingHub", "MarketData", "SystemdSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "SystemdTests",
+            dependencies: ["SystemdSupport", "FakeBrokers", "LocalIPC", "WireJSON"],
             swiftSettings: testSettings
         ),
     ],

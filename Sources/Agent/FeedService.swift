@@ -8,7 +8,9 @@ import StreamingHub
 ///
 /// A broker that cannot be reached at start does not stop the agent: the feed reports `failed`,
 /// clients are told, and `oactl connect` can try again (with other credentials).
-struct FeedService: Service {
+struct FeedService: Service, CustomStringConvertible {
+    var description: String { "FeedService" }
+
     let supervisor: FeedController
     let commands: FeedCommandQueue
     let logger: Logger

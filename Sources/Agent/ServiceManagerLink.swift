@@ -25,26 +25,26 @@ public final class ServiceManagerLink: Sendable {
     }
 
     public let settings: Settings
-    private let notifier: SystemdNotifier?
+    private let transport: (any ServiceManagerTransport)?
     private let failing = NIOLockedValueBox(false)
     private let logger: Logger
 
-    /// A link that sends through `notifier` (`nil`: sends nothing).
-    public init(notifier: SystemdNotifier?, settings: Settings, logger: Logger) {
-        self.notifier = notifier
+    /// A link that sends through `transport` (`nil`: sends nothing).
+    public init(transport: (any ServiceManagerTransport)?, settings: Settings, logger: Logger) {
+        self.transport = transport
         self.settings = settings
         self.logger = logger
     }
 
     /// A link that sends nothing: tests, embedders, `--no-systemd`.
     public static func disconnected(logger: Logger) -> ServiceManagerLink {
-        ServiceManagerLink(notifier: nil, settings: Settings(), logger: logger)
+        ServiceManagerLink(transport: nil, settings: Settings(), logger: logger)
     }
 
     public func send(_ message: ServiceManagerMessage) {
-        guard let notifier = self.notifier else { return }
+        guard let transport = self.transport else { return }
         do {
-            try notifier.send(message)
+            try transport.send(message)
             if self.failing.withLockedValue({ $0 }) {
                 self.failing.withLockedValue { $0 = false }
                 self.logger.notice("notifying systemd works again")

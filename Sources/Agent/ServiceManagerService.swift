@@ -11,7 +11,9 @@ import UnixSignals
 /// and `STOPPING=1` as soon as shutdown begins.
 ///
 /// SIGHUP reloads with or without systemd; without it the notifications are simply not sent.
-struct ServiceManagerService: Service {
+struct ServiceManagerService: Service, CustomStringConvertible {
+    var description: String { "ServiceManagerService" }
+
     let reporter: NIOLoopBound<ServiceManagerReporter>
     let link: ServiceManagerLink
     /// SIGHUP, trapped before the services start so an early signal does not kill the agent;

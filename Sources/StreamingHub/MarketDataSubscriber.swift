@@ -107,6 +107,26 @@ public struct HubStatus: Sendable, Equatable {
     /// Milliseconds since the last tick arrived; `nil` before the first.
     public var lastTickAgeMilliseconds: Int64?
     public var uptimeSeconds: Int64
+
+    public init(
+        brokerName: String,
+        feedState: FeedConnectionState,
+        instruments: Int,
+        subscriptions: Int,
+        webSocketClients: Int,
+        ipcClients: Int,
+        lastTickAgeMilliseconds: Int64?,
+        uptimeSeconds: Int64
+    ) {
+        self.brokerName = brokerName
+        self.feedState = feedState
+        self.instruments = instruments
+        self.subscriptions = subscriptions
+        self.webSocketClients = webSocketClients
+        self.ipcClients = ipcClients
+        self.lastTickAgeMilliseconds = lastTickAgeMilliseconds
+        self.uptimeSeconds = uptimeSeconds
+    }
 }
 
 /// What the hub needs from a feed: streaming instruments at a mode, and stopping.

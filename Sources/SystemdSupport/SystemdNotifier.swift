@@ -47,8 +47,15 @@ public struct ServiceManagerMessage: Sendable, Equatable, CustomStringConvertibl
     }
 }
 
+/// Where service-manager messages go: systemd's `NOTIFY_SOCKET`, or a test's recorder.
+public protocol ServiceManagerTransport: Sendable {
+    /// Sends `message`; `false` when nobody listens.
+    @discardableResult
+    func send(_ message: ServiceManagerMessage) throws(SystemdError) -> Bool
+}
+
 /// Tells the service manager about the agent's state (`sd_notify(3)`, which reads `NOTIFY_SOCKET`).
-public struct SystemdNotifier: Sendable {
+public struct SystemdNotifier: ServiceManagerTransport {
     public init() {}
 
     /// Whether `NOTIFY_SOCKET` is set, i.e. a manager listens (unset outside systemd, or with

@@ -136,7 +136,7 @@ struct Status: AgentCommand {
         if let attempt = object["reconnect_attempt"]?.intValue, attempt > 0 { feed += ", attempt \(attempt)" }
         if let age = object["last_tick_age_ms"]?.intValue { feed += ", last tick \(Format.age(milliseconds: age)) ago" }
         let clients = object["clients"]?.objectValue
-        Output.table([
+        var rows = [
             [
                 "Agent",
                 "\(object["agent"]?.stringValue ?? "?"), pid \(object["pid"]?.intValue ?? 0), up \(Format.age(milliseconds: (object["uptime_s"]?.intValue ?? 0) * 1000))",
@@ -145,7 +145,16 @@ struct Status: AgentCommand {
             ["Clients", "\(clients?["websocket"]?.intValue ?? 0) WebSocket, \(clients?["ipc"]?.intValue ?? 0) local"],
             ["Instruments", "\(object["subscriptions_count"]?.intValue ?? 0) streamed, \(object["subscriptions"]?.intValue ?? 0) subscriptions"],
             ["Socket", path],
-        ])
+        ]
+        if let service = object["service"]?.objectValue {
+            var line = service["sockets"] == "systemd" ? "systemd (socket activation)" : "own sockets"
+            if let watchdog = service["watchdog_ms"]?.intValue { line += ", watchdog \(Format.age(milliseconds: watchdog))" }
+            rows.append(["Service", line])
+        }
+        if let pending = object["requires_restart"]?.arrayValue, !pending.isEmpty {
+            rows.append(["Restart", "needed for " + pending.compactMap(\.stringValue).joined(separator: ", ")])
+        }
+        Output.table(rows)
     }
 }
 

@@ -166,6 +166,6 @@ struct Serve: AsyncParsableCommand {
                 ]
             )
         }
-        return (listeners, ServiceManagerLink(notifier: settings.notifies ? notifier : nil, settings: settings, logger: logger))
+        return (listeners, ServiceManagerLink(transport: settings.notifies ? notifier : nil, settings: settings, logger: logger))
     }
 }

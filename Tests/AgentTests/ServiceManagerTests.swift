@@ -1,0 +1,192 @@
+import Foundation
+import Logging
+import MarketData
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import StreamingHub
+import SystemdSupport
+import Testing
+
+@testable import Agent
+
+@Suite("watchdog health")
+struct WatchdogHealthTests {
+    @Test("pings while the feed answers; withholds, reporting once, while it does not")
+    func feedLoop() {
+        var health = WatchdogHealth(commandLimit: .seconds(60))
+        let now = NIODeadline.now()
+        #expect(health.tick(now: now, feedLoopAnsweredLastProbe: true, commandRunningSince: nil) == .ping)
+        #expect(health.tick(now: now, feedLoopAnsweredLastProbe: false, commandRunningSince: nil) == .withhold(newProblem: .feedLoopUnresponsive))
+        #expect(health.tick(now: now, feedLoopAnsweredLastProbe: false, commandRunningSince: nil) == .withhold(newProblem: nil))
+        #expect(health.tick(now: now, feedLoopAnsweredLastProbe: true, commandRunningSince: nil) == .ping)
+        #expect(health.problem == nil)
+    }
+
+    @Test("a feed command running past the limit withholds the ping; a shorter one does not")
+    func stuckCommand() {
+        var health = WatchdogHealth(commandLimit: .seconds(60))
+        let now = NIODeadline.now()
+        #expect(health.tick(now: now, feedLoopAnsweredLastProbe: true, commandRunningSince: now - .seconds(59)) == .ping)
+        let verdict = health.tick(now: now, feedLoopAnsweredLastProbe: true, commandRunningSince: now - .seconds(61))
+        #expect(verdict == .withhold(newProblem: .feedCommandStuck(since: .seconds(61))))
+        #expect(health.problem?.description == "a feed command has been running for 61 s")
+        #expect(health.tick(now: now, feedLoopAnsweredLastProbe: true, commandRunningSince: nil) == .ping)
+    }
+}
+
+@Suite("systemd status line")
+struct ServiceManagerStatusLineTests {
+    func status(_ state: FeedConnectionState) -> HubStatus {
+        HubStatus(
+            brokerName: "zerodha",
+            feedState: state,
+            instruments: 12,
+            subscriptions: 20,
+            webSocketClients: 3,
+            ipcClients: 1,
+            lastTickAgeMilliseconds: nil,
+            uptimeSeconds: 5
+        )
+    }
+
+    @Test("names the feed, its state, clients and subscriptions")
+    func lines() {
+        #expect(
+            ServiceManagerReporter.statusLine(self.status(.connected))
+                == "zerodha connected; 3 WebSocket + 1 local clients; 12 instruments, 20 subscriptions"
+        )
+        #expect(ServiceManagerReporter.statusLine(self.status(.reconnecting(attempt: 2))).hasPrefix("zerodha reconnecting (attempt 2); "))
+        #expect(ServiceManagerReporter.statusLine(self.status(.failed(reason: "token expired"))).hasPrefix("zerodha failed: token expired; "))
+    }
+}
+
+/// Records what the reporter would send to systemd.
+final class RecordingTransport: ServiceManagerTransport {
+    private let sent = NIOLockedValueBox<[String]>([])
+
+    func send(_ message: ServiceManagerMessage) throws(SystemdError) -> Bool {
+        self.sent.withLockedValue { $0.append(message.description) }
+        return true
+    }
+
+    var messages: [String] { self.sent.withLockedValue { $0 } }
+    var pings: Int { self.messages.filter { $0 == "WATCHDOG=1" }.count }
+}
+
+@Suite("the systemd reporter on real event loops")
+struct ServiceManagerReporterTests {
+    /// A hub on one loop, a feed loop on another, and a reporter pinging every 100 ms.
+    struct Fixture {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let hubLoop: any EventLoop
+        let feedLoop: any EventLoop
+        let hub: NIOLoopBound<StreamingHub>
+        let commands = FeedCommandQueue()
+        let transport = RecordingTransport()
+        let reporter: NIOLoopBound<ServiceManagerReporter>
+
+        init(commandLimit: TimeAmount = .seconds(60)) async throws {
+            self.hubLoop = self.group.next()
+            self.feedLoop = self.group.next()
+            let hubLoop = self.hubLoop
+            let feedLoop = self.feedLoop
+            let commands = self.commands
+            let transport = self.transport
+            let logger = Logger(label: "test")
+            let link = ServiceManagerLink(
+                transport: transport,
+                settings: .init(socketsInherited: true, notifies: true, watchdogInterval: .milliseconds(200)),
+                logger: logger
+            )
+            (self.hub, self.reporter) = try await hubLoop.submit {
+                let hub = StreamingHub(
+                    eventLoop: hubLoop,
+                    configuration: HubConfiguration(brokerName: "test", ltpThrottle: .zero),
+                    commands: commands,
+                    logger: logger
+                )
+                let reporter = ServiceManagerReporter(
+                    hub: hub,
+                    link: link,
+                    feedLoop: feedLoop,
+                    commands: commands,
+                    feedCommandLimit: commandLimit,
+                    logger: logger
+                )
+                reporter.start()
+                return (NIOLoopBound(hub, eventLoop: hubLoop), NIOLoopBound(reporter, eventLoop: hubLoop))
+            }.get()
+        }
+
+        func pings(after: Duration) async throws -> Int {
+            try await Task.sleep(for: after)
+            return self.transport.pings
+        }
+
+        func stop() async throws {
+            let reporter = self.reporter
+            try await self.hubLoop.submit { reporter.value.stop() }.get()
+            try await self.group.shutdownGracefully()
+        }
+    }
+
+    @Test("READY first; pings stop while the feed loop is wedged and resume when it recovers; STOPPING last")
+    func wedgedFeedLoop() async throws {
+        let fixture = try await Fixture()
+        #expect(fixture.transport.messages.first?.hasPrefix("READY=1\nSTATUS=test connecting; 0 WebSocket") == true)
+        #expect(try await fixture.pings(after: .milliseconds(500)) >= 3)
+
+        let release = DispatchSemaphore(value: 0)
+        fixture.feedLoop.execute { release.wait() }
+        try await Task.sleep(for: .milliseconds(300))
+        let whileWedged = fixture.transport.pings
+        #expect(try await fixture.pings(after: .milliseconds(600)) == whileWedged)
+
+        release.signal()
+        #expect(try await fixture.pings(after: .milliseconds(500)) > whileWedged)
+        try await fixture.stop()
+        #expect(fixture.transport.messages.last == "STOPPING=1")
+    }
+
+    @Test("a feed command stuck past the limit stops the pings")
+    func stuckFeedCommand() async throws {
+        let fixture = try await Fixture(commandLimit: .milliseconds(300))
+        let commands = fixture.commands
+        let runner = Task { await commands.run(feed: IdleFeed()) }
+        let release = NIOLockedValueBox<CheckedContinuation<Void, Never>?>(nil)
+        let stuck = Task {
+            await commands.perform {
+                await withCheckedContinuation { continuation in release.withLockedValue { $0 = continuation } }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(600))
+        let whileStuck = fixture.transport.pings
+        #expect(try await fixture.pings(after: .milliseconds(500)) == whileStuck)
+        release.withLockedValue { $0?.resume() }
+        _ = await stuck.value
+        #expect(try await fixture.pings(after: .milliseconds(500)) > whileStuck)
+        commands.finish()
+        await runner.value
+        try await fixture.stop()
+    }
+
+    @Test("the status line follows the feed state at once")
+    func feedStateStatus() async throws {
+        let fixture = try await Fixture()
+        let hub = fixture.hub
+        try await fixture.hubLoop.submit { hub.value.makeSink().feedStateChanged(.reconnecting(attempt: 2)) }.get()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(fixture.transport.messages.contains { $0.hasPrefix("STATUS=test reconnecting (attempt 2); ") })
+        try await fixture.stop()
+    }
+}
+
+/// A feed that accepts everything and streams nothing.
+struct IdleFeed: FeedControl {
+    func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+        instruments.map { _ in .subscribed(actualDepth: nil) }
+    }
+
+    func unsubscribe(_ instruments: [Instrument]) async {}
+}
