@@ -133,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "openalgo-agent",
             dependencies: [
-                "Agent", "ProxyServer", "LocalIPC", "LocalIPCServer",
+                "Agent", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
