@@ -1,10 +1,10 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-import NIOCore
 
 /// Where a feed delivers what it produces. The hub implements it; feeds call it from any thread.
 ///

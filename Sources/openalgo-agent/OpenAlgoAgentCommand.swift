@@ -57,7 +57,8 @@ struct Serve: AsyncParsableCommand {
     @Option(
         help: ArgumentHelp(
             "Feed to stream from (default simulator): \(BrokerRegistry.supportedBrokers.joined(separator: ", ")).",
-            discussion: "zmq takes the ticks OpenAlgo's broker adapters publish on its ZeroMQ bus, in place of OpenAlgo's WebSocket proxy ([brokers.zmq] endpoint, socket_mode, broker_name)."
+            discussion:
+                "zmq takes the ticks OpenAlgo's broker adapters publish on its ZeroMQ bus, in place of OpenAlgo's WebSocket proxy ([brokers.zmq] endpoint, socket_mode, broker_name)."
         )
     )
     var broker: String?

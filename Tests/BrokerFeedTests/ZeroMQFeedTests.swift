@@ -82,7 +82,8 @@ extension BrokerFeedSuites {
             ),
             Case(
                 topic: "NSE_TCS:50_DEPTH",
-                body: #"{"ltp": 4100.0, "depth": {"buy": [], "sell": [{"price": 4100.05, "quantity": 3, "orders": 1}]}, "timestamp": 1795737969836000003}"#,
+                body:
+                    #"{"ltp": 4100.0, "depth": {"buy": [], "sell": [{"price": 4100.05, "quantity": 3, "orders": 1}]}, "timestamp": 1795737969836000003}"#,
                 symbol: "TCS:50",
                 exchange: "NSE",
                 mode: 3,

@@ -87,7 +87,10 @@ struct ZeroMQTickDecoderTests {
                 == #"{"symbol": "SBIN", "exchange": "NSE", "mode": 3, "timestamp": 5, "depth": \#(oddBook)}"#
         )
         #expect(
-            try Self.data("NSE_SBIN_QUOTE", #"{"last_quantity": 5, "last_trade_quantity": null, "avg_trade_price": 1.5, "average_price": "n/a", "timestamp": 5}"#)
+            try Self.data(
+                "NSE_SBIN_QUOTE",
+                #"{"last_quantity": 5, "last_trade_quantity": null, "avg_trade_price": 1.5, "average_price": "n/a", "timestamp": 5}"#
+            )
                 == #"{"symbol": "SBIN", "exchange": "NSE", "mode": 2, "timestamp": 5, "last_quantity": 5, "last_trade_quantity": 5, "average_price": 1.5, "avg_trade_price": 1.5}"#
         )
     }

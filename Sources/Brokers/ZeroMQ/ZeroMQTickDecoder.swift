@@ -41,31 +41,115 @@ public enum ZeroMQTickDecoder {
             switch key {
             case "symbol", "exchange", "mode":
                 continue
-            case "ltp": if let number = self.double(value) { tick.ltp = number; continue }
-            case "ltt": if let number = self.integer(value) { tick.lastTradeTime = number; continue }
-            case "timestamp": if let number = self.integer(value) { tick.timestamp = number; continue }
-            case "open": if let number = self.double(value) { tick.open = number; continue }
-            case "high": if let number = self.double(value) { tick.high = number; continue }
-            case "low": if let number = self.double(value) { tick.low = number; continue }
-            case "close": if let number = self.double(value) { tick.close = number; continue }
-            case "volume": if let number = self.integer(value) { tick.volume = number; continue }
-            case "last_quantity", "last_trade_quantity": if let number = self.integer(value) { tick.lastQuantity = number; continue }
-            case "average_price", "avg_trade_price": if let number = self.double(value) { tick.averagePrice = number; continue }
-            case "total_buy_quantity": if let number = self.integer(value) { tick.totalBuyQuantity = number; continue }
-            case "total_sell_quantity": if let number = self.integer(value) { tick.totalSellQuantity = number; continue }
-            case "bid": if let number = self.double(value) { tick.bid = number; continue }
-            case "ask": if let number = self.double(value) { tick.ask = number; continue }
-            case "bid_qty": if let number = self.integer(value) { tick.bidQuantity = number; continue }
-            case "ask_qty": if let number = self.integer(value) { tick.askQuantity = number; continue }
-            case "oi": if let number = self.integer(value) { tick.openInterest = number; continue }
-            case "prev_oi": if let number = self.integer(value) { tick.previousOpenInterest = number; continue }
-            case "upper_circuit": if let number = self.double(value) { tick.upperCircuit = number; continue }
-            case "lower_circuit": if let number = self.double(value) { tick.lowerCircuit = number; continue }
+            case "ltp":
+                if let number = self.double(value) {
+                    tick.ltp = number
+                    continue
+                }
+            case "ltt":
+                if let number = self.integer(value) {
+                    tick.lastTradeTime = number
+                    continue
+                }
+            case "timestamp":
+                if let number = self.integer(value) {
+                    tick.timestamp = number
+                    continue
+                }
+            case "open":
+                if let number = self.double(value) {
+                    tick.open = number
+                    continue
+                }
+            case "high":
+                if let number = self.double(value) {
+                    tick.high = number
+                    continue
+                }
+            case "low":
+                if let number = self.double(value) {
+                    tick.low = number
+                    continue
+                }
+            case "close":
+                if let number = self.double(value) {
+                    tick.close = number
+                    continue
+                }
+            case "volume":
+                if let number = self.integer(value) {
+                    tick.volume = number
+                    continue
+                }
+            case "last_quantity", "last_trade_quantity":
+                if let number = self.integer(value) {
+                    tick.lastQuantity = number
+                    continue
+                }
+            case "average_price", "avg_trade_price":
+                if let number = self.double(value) {
+                    tick.averagePrice = number
+                    continue
+                }
+            case "total_buy_quantity":
+                if let number = self.integer(value) {
+                    tick.totalBuyQuantity = number
+                    continue
+                }
+            case "total_sell_quantity":
+                if let number = self.integer(value) {
+                    tick.totalSellQuantity = number
+                    continue
+                }
+            case "bid":
+                if let number = self.double(value) {
+                    tick.bid = number
+                    continue
+                }
+            case "ask":
+                if let number = self.double(value) {
+                    tick.ask = number
+                    continue
+                }
+            case "bid_qty":
+                if let number = self.integer(value) {
+                    tick.bidQuantity = number
+                    continue
+                }
+            case "ask_qty":
+                if let number = self.integer(value) {
+                    tick.askQuantity = number
+                    continue
+                }
+            case "oi":
+                if let number = self.integer(value) {
+                    tick.openInterest = number
+                    continue
+                }
+            case "prev_oi":
+                if let number = self.integer(value) {
+                    tick.previousOpenInterest = number
+                    continue
+                }
+            case "upper_circuit":
+                if let number = self.double(value) {
+                    tick.upperCircuit = number
+                    continue
+                }
+            case "lower_circuit":
+                if let number = self.double(value) {
+                    tick.lowerCircuit = number
+                    continue
+                }
             case "change", "change_percent":
                 // Written (or derived) only for Quote and Depth ticks; decided once the prices are known.
                 changeFields.append(Tick.ExtraField(key: key, value: value))
                 continue
-            case "depth": if let depth = self.depth(value) { tick.depth = depth; continue }
+            case "depth":
+                if let depth = self.depth(value) {
+                    tick.depth = depth
+                    continue
+                }
             default: break
             }
             extra.append(Tick.ExtraField(key: key, value: value))
