@@ -147,7 +147,9 @@ extension BrokerFeedSuites {
             }
         }
 
-        @Test("order updates go, unchanged, to clients that sent subscribe_orders, until unsubscribe_orders")
+        @Test(
+            "order updates go, unchanged, to WebSocket clients that sent subscribe_orders (until unsubscribe_orders) and local clients that enabled order_update"
+        )
         func orderUpdates() async throws {
             let endpoint = try Self.freeEndpoint()
             try await BrokerFeedAgent.with(broker: "zmq", settings: ["endpoint": endpoint]) { agent in
@@ -156,6 +158,7 @@ extension BrokerFeedSuites {
                 let ordersClient = try agent.client()
                 let quietClient = try agent.client()
                 try Self.waitForBus(publisher, local)
+                _ = try local.call("events_subscribe", params: ["events": ["order_update"]])
                 try ordersClient.send(#"{"action": "subscribe_orders"}"#)
                 #expect(try ordersClient.receiveReply().objectValue?["type"] == "subscribe_orders")
                 for client in [ordersClient, quietClient] {
@@ -185,6 +188,8 @@ extension BrokerFeedSuites {
                 try publisher.publish("ANALYZE_rajandran_orders", order)
                 try publisher.publish("NSE_SBIN_QUOTE", #"{"ltp": 802.5, "timestamp": 2}"#)
                 #expect(try Self.nextFrame(ordersClient).hasPrefix(#"{"type": "market_data", "symbol": "SBIN""#))
+                #expect(try local.nextEvent("order_update") == (try JSONParser.parse(order)), "the local client's first order event")
+                #expect(try local.nextEvent("order_update") == (try JSONParser.parse(order)), "and the second, its events still on")
             }
         }
 

@@ -17,7 +17,7 @@ public enum ZeroMQSkipReason: String, Sendable, CaseIterable, CustomStringConver
     public var description: String { self.rawValue }
 }
 
-/// Counts of what came off the bus, for logs and tests.
+/// Counts of what came off the bus, logged when the feed stops.
 public struct ZeroMQFeedStatistics: Sendable, Equatable {
     public var messages: UInt64 = 0
     public var ticks: UInt64 = 0
@@ -27,8 +27,6 @@ public struct ZeroMQFeedStatistics: Sendable, Equatable {
     public var skipped: [ZeroMQSkipReason: UInt64] = [:]
 
     public init() {}
-
-    public var skippedTotal: UInt64 { self.skipped.values.reduce(0, +) }
 }
 
 /// Decodes messages from OpenAlgo's ZeroMQ bus (`[topic, JSON body]`) and counts them.

@@ -30,7 +30,6 @@ public final class ZeroMQFeed: BrokerAdapter {
         var connectionState = FeedConnectionState.disconnected
         var thread: NIOThreadPool?
         var stopRequested = false
-        var statistics = ZeroMQFeedStatistics()
     }
 
     public let configuration: ZeroMQFeedConfiguration
@@ -53,11 +52,6 @@ public final class ZeroMQFeed: BrokerAdapter {
     /// about the publishers on the other side. `oactl status` shows how long ago the last tick came.
     public var connectionState: FeedConnectionState {
         self.state.withLockedValue { $0.connectionState }
-    }
-
-    /// What came off the bus so far (updated by the receiving thread about ten times a second).
-    public var statistics: ZeroMQFeedStatistics {
-        self.state.withLockedValue { $0.statistics }
     }
 
     public func connect(sink: any FeedEventSink) async throws {
@@ -100,17 +94,7 @@ public final class ZeroMQFeed: BrokerAdapter {
             return state.thread
         }
         try? await thread?.shutdownGracefully()
-        let statistics = self.state.withLockedValue { state in
-            state.connectionState = .disconnected
-            return state.statistics
-        }
-        self.logger.info(
-            "ZeroMQ feed stopped",
-            metadata: [
-                "messages": "\(statistics.messages)", "ticks": "\(statistics.ticks)", "order_updates": "\(statistics.orderUpdates)",
-                "skipped": "\(statistics.skippedTotal)",
-            ]
-        )
+        self.state.withLockedValue { $0.connectionState = .disconnected }
     }
 
     /// The receiving thread's work: open the socket, then receive until asked to stop.
@@ -144,7 +128,7 @@ public final class ZeroMQFeed: BrokerAdapter {
             }
             self.logger.info(
                 "ZeroMQ feed listening",
-                metadata: ["socket_mode": "\(self.configuration.socketMode.rawValue)", "bound": "\((try? socket.lastEndpoint()) ?? "?")"]
+                metadata: ["socket_mode": "\(self.configuration.socketMode.rawValue)", "last_endpoint": "\((try? socket.lastEndpoint()) ?? "?")"]
             )
             return socket
         }
@@ -153,7 +137,6 @@ public final class ZeroMQFeed: BrokerAdapter {
             var decoder = ZeroMQBusDecoder()
             var message = ZeroMQMessage()
             var reported = Set<ZeroMQSkipReason>()
-            var lastPublished = NIODeadline.now()
             while !self.state.withLockedValue({ $0.stopRequested }) {
                 let received: Bool
                 do {
@@ -164,29 +147,29 @@ public final class ZeroMQFeed: BrokerAdapter {
                     self.sink.feedStateChanged(.failed(reason: "ZeroMQ receive failed: \(error)"))
                     break
                 }
-                if received {
-                    switch decoder.decode(message) {
-                    case .tick(let tick):
-                        self.sink.receive(tick)
-                    case .orderUpdate(let body):
-                        self.sink.receiveOrderUpdate(body)
-                    case .ignored:
-                        break
-                    case .skipped(let reason):
-                        let topic = message.frameCount > 0 ? String(decoding: message[0].readableBytesView, as: UTF8.self) : ""
-                        let level: Logger.Level = reported.insert(reason).inserted ? .warning : .debug
-                        self.logger.log(level: level, "skipped a ZeroMQ message", metadata: ["reason": "\(reason)", "topic": "\(topic)"])
-                    }
-                }
-                let now = NIODeadline.now()
-                if !received || now - lastPublished >= .milliseconds(100) {
-                    lastPublished = now
-                    let statistics = decoder.statistics
-                    self.state.withLockedValue { $0.statistics = statistics }
+                guard received else { continue }
+                switch decoder.decode(message) {
+                case .tick(let tick):
+                    self.sink.receive(tick)
+                case .orderUpdate(let body):
+                    self.sink.receiveOrderUpdate(body)
+                case .ignored:
+                    break
+                case .skipped(let reason):
+                    let topic = message.frameCount > 0 ? String(decoding: message[0].readableBytesView, as: UTF8.self) : ""
+                    let level: Logger.Level = reported.insert(reason).inserted ? .warning : .debug
+                    self.logger.log(level: level, "skipped a ZeroMQ message", metadata: ["reason": "\(reason)", "topic": "\(topic)"])
                 }
             }
             let statistics = decoder.statistics
-            self.state.withLockedValue { $0.statistics = statistics }
+            self.logger.info(
+                "ZeroMQ feed stopped",
+                metadata: [
+                    "messages": "\(statistics.messages)", "ticks": "\(statistics.ticks)", "order_updates": "\(statistics.orderUpdates)",
+                    "ignored": "\(statistics.ignored)",
+                    "skipped": "\(statistics.skipped.map { "\($0.key): \($0.value)" }.sorted().joined(separator: ", "))",
+                ]
+            )
         }
     }
 }
