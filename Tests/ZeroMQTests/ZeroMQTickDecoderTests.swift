@@ -111,6 +111,20 @@ struct ZeroMQTickDecoderTests {
         )
     }
 
+    @Test(
+        "the data object the agent writes decodes back to a tick that writes the same bytes",
+        arguments: [
+            ("NSE_INDEX_NIFTY_LTP", #"{"ltp": 24350.55, "ltt": 1746171226, "timestamp": 1795737969836123457, "mode": "ltp"}"#),
+            ("NSE_SBIN_QUOTE", #"{"ltp": 800, "close": 790.5, "volume": 100.0, "avg_trade_price": 799.1, "price_change": 9.5, "timestamp": 5}"#),
+            ("NSE_SBIN_DEPTH", #"{"ltp": 1, "depth": {"buy": [{"price": 1, "quantity": 2, "orders": 3}], "sell": []}, "oi": null, "timestamp": 5}"#),
+            ("NSE_SBIN_LTP", #"{"ltp": 10.5, "change": 0.5, "timestamp": 123456789012345678901234567890}"#),
+        ]
+    )
+    func roundTrip(topic: String, body: String) throws {
+        let written = try Self.data(topic, body)
+        #expect(try Self.data(topic, written) == written)
+    }
+
     @Test("a tick without a timestamp of its own is stamped by the hub; one with an unmodelled timestamp is not")
     func timestampPresence() throws {
         guard case .tick(let plain) = Self.decode("NSE_SBIN_LTP", #"{"ltp": 1}"#),
