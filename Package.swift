@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "oa-bench", targets: ["oa-bench"]),
         .executable(name: "oa-decoder-bench", targets: ["oa-decoder-bench"]),
         .library(name: "WireJSON", targets: ["WireJSON"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "MarketData", targets: ["MarketData"]),
         .library(name: "OpenAlgoWire", targets: ["OpenAlgoWire"]),
         .library(name: "StreamingHub", targets: ["StreamingHub"]),
@@ -40,6 +41,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .target(
+            name: "ZeroMQ",
+            dependencies: ["CZeroMQ", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "WireJSON",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")],
@@ -69,7 +75,7 @@ let package = Package(
         .target(
             name: "Brokers",
             dependencies: [
-                "MarketData",
+                "MarketData", "WireJSON", "ZeroMQ",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -133,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "openalgo-agent",
             dependencies: [
-                "Agent", "ProxyServer", "LocalIPC", "LocalIPCServer", "SystemdSupport",
+                "Agent", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer", "SystemdSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -243,11 +249,16 @@ let package = Package(
         .testTarget(
             name: "BrokerFeedTests",
             dependencies: [
-                "Agent", "Brokers", "LocalIPC", "ProxyServer", "StreamingHub", "FakeBrokers", "MarketData", "WireJSON",
+                "Agent", "Brokers", "ZeroMQ", "LocalIPC", "ProxyServer", "StreamingHub", "FakeBrokers", "MarketData", "WireJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "ZeroMQTests",
+            dependencies: ["ZeroMQ", "Brokers", "MarketData", "WireJSON", "FakeBrokers", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: testSettings
         ),
         .testTarget(

@@ -113,11 +113,26 @@ func measure(_ broker: String, frames: Int, _ body: () throws -> Int) rethrows -
     return Result(broker: broker, packets: packets, seconds: seconds, allocations: Int(oa_allocation_count() - allocationsBefore))
 }
 
+/// A Depth message as OpenAlgo's Angel adapter publishes it on the ZeroMQ bus (`json.dumps` of its
+/// normalised dict, five levels a side), for the `zmq` feed.
+func zeroMQDepthMessage() -> (topic: ByteBuffer, body: ByteBuffer) {
+    func levels(_ base: Double, _ step: Double) -> String {
+        (0..<5).map { #"{"price": \#(base + step * Double($0)), "quantity": \#(50 * ($0 + 1)), "orders": \#($0 + 2)}"# }.joined(separator: ", ")
+    }
+    let body = """
+        {"ltp": 1424.05, "ltt": 1746171226000, "volume": 100000, "open": 1415.0, "high": 1432.5, "low": 1408.0, "close": 1418.0, \
+        "last_quantity": 50, "oi": 0, "upper_circuit": 1560.0, "lower_circuit": 1276.0, "depth": {"buy": [\(levels(1423.9, -0.05))], \
+        "sell": [\(levels(1424.1, 0.05))]}, "symbol": "RELIANCE", "exchange": "NSE", "mode": 3, "timestamp": 1795737969836}
+        """
+    return (ByteBuffer(string: "NSE_RELIANCE_DEPTH"), ByteBuffer(string: body))
+}
+
 let instrument = Instrument(exchange: "NSE", symbol: "RELIANCE")
 var checksum = 0.0
 let kite = zerodhaFrame()
 let angel = angelFrame()
 let dhan = dhanFrame()
+let zeroMQ = zeroMQDepthMessage()
 
 let results = try [
     measure("zerodha", frames: 200_000) {
@@ -140,6 +155,11 @@ let results = try [
             count += 1
         }
         return count
+    },
+    measure("zmq", frames: 200_000) {
+        guard case .tick(let tick) = ZeroMQBusDecoder.decode(topic: zeroMQ.topic, body: zeroMQ.body) else { return 0 }
+        checksum += tick.ltp ?? 0
+        return 1
     },
 ]
 

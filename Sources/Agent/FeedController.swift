@@ -100,9 +100,9 @@ final class FeedController: FeedControl, Sendable {
             )
         }
         self.state.withLockedValue { $0.stoppedOnRequest = false }
-        if let current, (try? BrokerRegistry.entry(named: current.brokerName).name) == canonical, current.connectionState == .connected,
-            credentials.isEmpty
-        {
+        // The running adapter's registry name, not its `brokerName`: a ZeroMQ feed reports the
+        // `broker_name` it was configured with, which may be another broker's name.
+        if let current, currentName == canonical, current.connectionState == .connected, credentials.isEmpty {
             return .success(())
         }
         if let current {

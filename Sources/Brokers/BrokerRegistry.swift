@@ -88,7 +88,13 @@ public enum BrokerRegistry {
             }
         ),
         Entry(name: "replay", aliases: [], makeAdapter: nil),
-        Entry(name: "zmq", aliases: [], makeAdapter: nil),
+        Entry(
+            name: "zmq",
+            aliases: [],
+            makeAdapter: { context throws(BrokerConfigurationError) in
+                ZeroMQFeed(configuration: try ZeroMQFeedConfiguration(context.settings), eventLoop: context.eventLoop, logger: context.logger)
+            }
+        ),
     ]
 
     /// The brokers this build can stream from, as `get_supported_brokers` lists them.

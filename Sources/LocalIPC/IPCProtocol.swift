@@ -31,11 +31,13 @@ public enum IPCEvent: String, CaseIterable, Sendable {
     case marketData = "market_data"
     case connectionStatus = "ws_connection_status"
     case subscriptionUpdate = "ws_subscription_update"
+    /// An order update the feed relayed (the `zmq` feed), as the WebSocket `order_update` frame.
+    case orderUpdate = "order_update"
     case lagged
     case closing
 
     /// Events a connection can switch on and off with `events_subscribe`/`events_unsubscribe`.
-    public static let optional: [IPCEvent] = [.connectionStatus, .subscriptionUpdate]
+    public static let optional: [IPCEvent] = [.connectionStatus, .subscriptionUpdate, .orderUpdate]
 }
 
 /// A request id: JSON-RPC allows integers and strings, and the reply echoes it unchanged.

@@ -451,6 +451,13 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
         self.context?.flush()
     }
 
+    /// Passes an order update on as an `order_update` event, to connections that asked for it.
+    func orderUpdateReceived(_ message: ByteBuffer) {
+        guard self.enabledEvents.contains(.orderUpdate), self.phase == .open, let update = try? JSONParser.parse(message) else { return }
+        self.writeControl(RPCReply.notification(.orderUpdate, update))
+        self.context?.flush()
+    }
+
     func sendSubscriptionUpdate(_ action: BrokerSubscriptionUpdate.Action, _ instrument: Instrument, _ mode: SubscriptionMode) {
         let update = BrokerSubscriptionUpdate(action: action, instrument: instrument, mode: mode)
         self.writeControl(RPCReply.notification(.subscriptionUpdate, Self.subscriptionUpdateJSON(update, scope: "connection")))

@@ -1,3 +1,5 @@
+import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -14,6 +16,14 @@ public protocol FeedEventSink: Sendable {
     func receive(_ tick: Tick)
     /// The feed's connection changed state.
     func feedStateChanged(_ state: FeedConnectionState)
+    /// An order update for the account, already shaped as the `order_update` frame clients get
+    /// (the ZeroMQ bus relays OpenAlgo's); the hub passes it to clients that asked for orders.
+    func receiveOrderUpdate(_ message: ByteBuffer)
+}
+
+extension FeedEventSink {
+    /// Market-data feeds have no order stream; sinks that do not relay orders ignore them.
+    public func receiveOrderUpdate(_ message: ByteBuffer) {}
 }
 
 /// The state of a feed's upstream connection, as clients see it in `broker_info`.

@@ -15,6 +15,8 @@ public enum MarketDataEnvelope {
     /// Quote fields carry both spellings the ecosystem uses (`last_quantity`/`last_trade_quantity`,
     /// `average_price`/`avg_trade_price`) and `change`/`change_percent` derived from the previous
     /// close, so the official SDK, which reads the second spellings, stops showing zeros.
+    /// A tick's ``Tick/extraFields`` come last, in their order, with their values as the feed
+    /// gave them.
     public static func writeData(of tick: Tick, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("{\"symbol\": ")
         buffer.writeJSONString(tick.instrument.symbol)
@@ -54,6 +56,14 @@ public enum MarketDataEnvelope {
             buffer.writeStaticString(", \"sell\": ")
             writeLevels(depth.sell, &buffer)
             buffer.writeInteger(UInt8(ascii: "}"))
+        }
+        if let extraFields = tick.extraFields {
+            for field in extraFields {
+                buffer.writeStaticString(", ")
+                buffer.writeJSONString(field.key)
+                buffer.writeStaticString(": ")
+                buffer.writeJSONValue(field.value)
+            }
         }
         buffer.writeInteger(UInt8(ascii: "}"))
     }

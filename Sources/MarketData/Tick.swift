@@ -1,3 +1,5 @@
+import WireJSON
+
 /// One market-data update for one instrument, normalised from whatever the feed speaks.
 ///
 /// Every field but the instrument and mode is optional because feeds differ in what they send;
@@ -38,6 +40,15 @@ public struct Tick: Sendable, Equatable {
     /// Change from the previous close in percent; derived like ``change``.
     public var changePercent: Double?
     public var depth: MarketDepth?
+    /// Fields of the feed's own tick that none of the above can hold exactly, written after them,
+    /// in order, into the tick's `data` object.
+    ///
+    /// Feeds that relay another program's ticks (the ZeroMQ bus, where OpenAlgo's adapters
+    /// publish whatever their broker gives) put here the keys the agent does not model and values
+    /// of a type it cannot hold unchanged (a `timestamp` beyond 64 bits, a float volume, a
+    /// `null`), so consumers see what the adapter sent. Keys must differ from the ones the fields
+    /// above are written as. `nil`, as every built-in broker leaves it, costs nothing.
+    public var extraFields: [ExtraField]?
 
     public init(instrument: Instrument, mode: SubscriptionMode) {
         self.instrument = instrument
@@ -52,11 +63,31 @@ public struct Tick: Sendable, Equatable {
         return ((ltp - close) * 100).rounded() / 100 + 0
     }
 
+    /// Whether the `data` object will carry a `timestamp`: set, or among ``extraFields``.
+    public var hasTimestamp: Bool {
+        if self.timestamp != nil { return true }
+        guard let extraFields else { return false }
+        return extraFields.contains { $0.key == "timestamp" }
+    }
+
     /// ``changePercent`` as sent: the feed's value, else derived from the previous close, two decimals.
     public var effectiveChangePercent: Double? {
         if let changePercent { return changePercent }
         guard let ltp, let close, close != 0 else { return nil }
         return ((ltp - close) / close * 10_000).rounded() / 100 + 0
+    }
+}
+
+extension Tick {
+    /// One field of a feed's tick kept as the feed sent it; see ``Tick/extraFields``.
+    public struct ExtraField: Sendable, Equatable {
+        public var key: String
+        public var value: JSONValue
+
+        public init(key: String, value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
     }
 }
 

@@ -85,6 +85,14 @@ final class ProxyContext: HubObserver {
 
     func brokerSubscriptionChanged(_ update: BrokerSubscriptionUpdate) {}
 
+    /// Relays an order update to every connection that sent `subscribe_orders`. The agent serves
+    /// one user, so every order update is that user's.
+    func orderUpdateReceived(_ message: ByteBuffer) {
+        for connection in self.connections.values {
+            connection.sendOrderUpdate(message)
+        }
+    }
+
     /// Closes every authenticated connection after the key changed; they must authenticate anew.
     func closeAuthenticatedConnections() -> Int {
         let authenticated = self.connections.values.filter(\.isAuthenticated)

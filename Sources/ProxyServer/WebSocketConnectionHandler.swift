@@ -42,6 +42,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     private var deferredMessages: [ByteBuffer] = []
     private let connectedAt = WallClock.epochMilliseconds()
     private var peer = "?"
+    /// Set by `subscribe_orders`, cleared by `unsubscribe_orders`.
+    private var receivesOrderUpdates = false
 
     init(proxy: ProxyContext) {
         self.proxy = proxy
@@ -200,8 +202,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         case .unsubscribe:
             self.unsubscribe(message)
         case .subscribeOrders:
+            self.receivesOrderUpdates = true
             self.send(ServerMessage.ordersAck(subscribed: true, requestID: message.requestID))
         case .unsubscribeOrders:
+            self.receivesOrderUpdates = false
             self.send(ServerMessage.ordersAck(subscribed: false, requestID: message.requestID))
         case .getBrokerInfo:
             self.send(
@@ -367,6 +371,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     func sendBrokerStatus(_ frame: JSONValue) {
         guard self.phase == .authenticated else { return }
         self.send(frame)
+    }
+
+    /// Sends an `order_update` frame (the feed's bytes, unchanged) if the client asked for them.
+    func sendOrderUpdate(_ message: ByteBuffer) {
+        guard self.receivesOrderUpdates, self.phase == .authenticated, let context else { return }
+        context.writeAndFlush(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: message)), promise: nil)
     }
 
     func flushEnqueued() {

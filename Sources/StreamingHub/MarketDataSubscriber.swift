@@ -73,6 +73,14 @@ public protocol HubObserver: AnyObject {
     func feedStateChanged(_ status: HubStatus)
     /// The feed was asked to stream an instrument at a new mode, or to stop streaming it.
     func brokerSubscriptionChanged(_ update: BrokerSubscriptionUpdate)
+    /// The feed relayed an order update: a complete `order_update` frame, to send unchanged to
+    /// every client that asked for order updates.
+    func orderUpdateReceived(_ message: ByteBuffer)
+}
+
+extension HubObserver {
+    /// Observers that serve no order stream ignore order updates.
+    public func orderUpdateReceived(_ message: ByteBuffer) {}
 }
 
 /// A change of what the feed streams, agent-wide.
@@ -152,6 +160,8 @@ public struct HubMetrics: Sendable, Equatable {
     public var slowConsumersClosed: UInt64 = 0
     /// Times the feed lost its upstream connection and started reconnecting.
     public var feedReconnects: UInt64 = 0
+    /// Order updates the feed relayed (the ZeroMQ bus).
+    public var orderUpdatesReceived: UInt64 = 0
     public var subscribers = 0
     public var instruments = 0
     /// How long ticks took from the feed's timestamp to the fan-out.

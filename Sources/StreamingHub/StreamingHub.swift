@@ -326,7 +326,7 @@ public final class StreamingHub {
             self.counters.ticksReceived += 1
             if let timestamp = tick.timestamp {
                 self.counters.feedLatency.record(milliseconds: wallClock - timestamp)
-            } else {
+            } else if !tick.hasTimestamp {
                 tick.timestamp = wallClock
             }
             if self.index.brokerMode(for: tick.instrument) != nil {
@@ -335,6 +335,15 @@ public final class StreamingHub {
             self.deliver(tick, now: now)
         }
         self.flushTouched()
+    }
+
+    /// Passes an order update from the feed to the observers that relay it (the WebSocket server).
+    func publishOrderUpdate(_ message: ByteBuffer) {
+        self.eventLoop.preconditionInEventLoop()
+        self.counters.orderUpdatesReceived += 1
+        for observer in self.observers.values {
+            observer.orderUpdateReceived(message)
+        }
     }
 
     func feedStateChanged(_ state: FeedConnectionState) {
@@ -536,6 +545,11 @@ private final class HubInbox: FeedEventSink {
     func feedStateChanged(_ state: FeedConnectionState) {
         let hub = self.hub
         self.eventLoop.execute { hub.value.feedStateChanged(state) }
+    }
+
+    func receiveOrderUpdate(_ message: ByteBuffer) {
+        let hub = self.hub
+        self.eventLoop.execute { hub.value.publishOrderUpdate(message) }
     }
 
     private func drain() {

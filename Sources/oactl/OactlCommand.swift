@@ -581,7 +581,7 @@ struct Call: AgentCommand {
 
 struct Events: AgentCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the agent's events (feed status, subscription changes) as JSON lines.",
+        abstract: "Print the agent's events (feed status, subscription changes, order updates) as JSON lines.",
         discussion: "Add --market-data to include the market data of subscriptions made with --symbol."
     )
 
@@ -590,7 +590,7 @@ struct Events: AgentCommand {
 
     @Option(
         name: .customLong("event"),
-        help: "An event to receive: ws_connection_status, ws_subscription_update (default both); repeatable.",
+        help: "An event to receive: ws_connection_status, ws_subscription_update, order_update (default all); repeatable.",
         completion: .list(IPCEvent.optional.map(\.rawValue))
     )
     var events: [String] = []

@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import Brokers
 import LocalIPC
 import LocalIPCServer
 import Logging
@@ -42,6 +43,7 @@ struct Serve: AsyncParsableCommand {
               openalgo-agent                  # simulator feed, ws://127.0.0.1:8765
               openalgo-agent serve --port 9000
               OPENALGO_BROKER_SIMULATOR_TICKS_PER_SECOND=50 openalgo-agent
+              openalgo-agent serve --broker zmq   # in place of OpenAlgo's WebSocket proxy
 
             Stops cleanly on SIGTERM or SIGINT: clients are closed with code 1001. SIGHUP re-reads \
             the configuration without dropping clients.
@@ -58,7 +60,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "WebSocket port (default 8765; 0 picks a free one).")
     var port: Int?
 
-    @Option(help: "Feed to stream from (default simulator).")
+    @Option(
+        help: ArgumentHelp(
+            "Feed to stream from (default simulator): \(BrokerRegistry.supportedBrokers.joined(separator: ", ")).",
+            discussion:
+                "zmq takes the ticks OpenAlgo's broker adapters publish on its ZeroMQ bus, in place of OpenAlgo's WebSocket proxy ([brokers.zmq] endpoint, socket_mode, broker_name)."
+        )
+    )
     var broker: String?
 
     @Option(help: ArgumentHelp("Configuration file (default $XDG_CONFIG_HOME/openalgo/agent.toml).", valueName: "path"))

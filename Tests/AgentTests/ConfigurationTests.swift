@@ -89,14 +89,14 @@ struct ConfigurationTests {
         }
         #expect(
             throws: ConfigurationError(
-                "broker (from OPENALGO_BROKER): unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: zerodha, angelone, dhan, simulator"
+                "broker (from OPENALGO_BROKER): unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: zerodha, angelone, dhan, simulator, zmq"
             )
         ) {
             try ConfigurationLoader.load(environment: ["HOME": "/nonexistent", "OPENALGO_BROKER": "kite"], logger: self.logger)
         }
         #expect(
             throws: ConfigurationError(
-                "broker (from --broker): broker 'fyers' is not available in this build yet; this build supports: zerodha, angelone, dhan, simulator"
+                "broker (from --broker): broker 'fyers' is not available in this build yet; this build supports: zerodha, angelone, dhan, simulator, zmq"
             )
         ) {
             try ConfigurationLoader.load(overrides: CommandLineOverrides(broker: "Fyers"), environment: ["HOME": "/nonexistent"], logger: self.logger)

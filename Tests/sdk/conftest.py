@@ -1,4 +1,5 @@
-"""Starts the built openalgo-agent (simulator feed) for the SDK tests and tears it down after."""
+"""Starts the built openalgo-agent for the SDK tests (the simulator feed, or the ZeroMQ bus for
+test_zeromq_bus.py) and tears it down after."""
 
 import os
 import re
@@ -28,25 +29,21 @@ class RunningAgent:
             return handle.read()
 
 
-@pytest.fixture(scope="session")
-def agent():
+def start_agent(extra_env, extra_args=()):
+    """Starts the built agent on a free WebSocket port with its own HOME and API key."""
     binary = os.environ.get("OPENALGO_AGENT_BIN", os.path.join(REPO, ".build", "debug", "openalgo-agent"))
     if not os.path.exists(binary):
         pytest.fail(f"agent binary not found at {binary}; build it with 'swift build' first")
     home = tempfile.mkdtemp(prefix="oa-sdk-home-")
     api_key = secrets.token_hex(32)
     env = dict(os.environ)
-    env.update(
-        {
-            "HOME": home,
-            "XDG_CONFIG_HOME": os.path.join(home, ".config"),
-            "OPENALGO_API_KEY": api_key,
-            "OPENALGO_BROKER_SIMULATOR_TICKS_PER_SECOND": "20",
-        }
-    )
+    env.update({"HOME": home, "XDG_CONFIG_HOME": os.path.join(home, ".config"), "OPENALGO_API_KEY": api_key})
+    env.update(extra_env)
     log_path = os.path.join(home, "agent.log")
     log = open(log_path, "w", encoding="utf-8")
-    process = subprocess.Popen([binary, "serve", "--port", "0"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    # A private local socket, so agents of other tests (or a running agent) do not collide.
+    command = [binary, "serve", "--port", "0", "--ipc-socket", os.path.join(home, "agent.sock"), *extra_args]
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     port = None
     deadline = time.time() + 30
     while time.time() < deadline and port is None:
@@ -63,12 +60,23 @@ def agent():
         with open(log_path, encoding="utf-8", errors="replace") as handle:
             pytest.fail("agent did not start:\n" + handle.read())
     running = RunningAgent(process, port, api_key, log_path)
-    yield running
-    process.terminate()
+    running.log_file = log
+    return running
+
+
+def stop_agent(running):
+    running.process.terminate()
     try:
-        process.wait(timeout=10)
+        running.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        process.kill()
+        running.process.kill()
         pytest.fail("agent did not stop within 10 s of SIGTERM")
-    log.close()
-    assert process.returncode == 0, f"agent exited with {process.returncode}:\n{running.log()}"
+    running.log_file.close()
+    assert running.process.returncode == 0, f"agent exited with {running.process.returncode}:\n{running.log()}"
+
+
+@pytest.fixture(scope="session")
+def agent():
+    running = start_agent({"OPENALGO_BROKER_SIMULATOR_TICKS_PER_SECOND": "20"})
+    yield running
+    stop_agent(running)

@@ -8,8 +8,8 @@ import NIOPosix
 /// control is `async`): a blocked test in this target and a blocked one in another target running
 /// in parallel would leave the agent no thread, and every wait would end in a timeout. Tasks the
 /// agent starts do not inherit the preference, so they keep the cooperative pool.
-final class BlockingTestExecutor: TaskExecutor {
-    static let shared = BlockingTestExecutor()
+public final class BlockingTestExecutor: TaskExecutor {
+    public static let shared = BlockingTestExecutor()
 
     private let threads: NIOThreadPool
 
@@ -18,7 +18,7 @@ final class BlockingTestExecutor: TaskExecutor {
         self.threads.start()
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let executor = self.asUnownedTaskExecutor()
         self.threads.submit { state in
