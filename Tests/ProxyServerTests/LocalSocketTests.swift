@@ -288,7 +288,7 @@ extension SocketTests {
             do {
                 _ = try IPCClient(path: configuration.socketPath, timeout: .seconds(5))
                 Issue.record("a peer of another user was served")
-            } catch let error as IPCClientError {
+            } catch {
                 #expect(error.isPermissionDenied)
             }
             #expect(try await server.refusedPeerCount() == 1)

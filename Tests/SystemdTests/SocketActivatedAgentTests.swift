@@ -80,6 +80,16 @@ struct SocketActivatedAgentTests {
             #expect(current.contains { $0.hasPrefix("STATUS=simulator connected; 1 WebSocket") })
             #expect(current.filter { $0 == "WATCHDOG=1" }.count >= 4)
 
+            // NIO listens again with a backlog of 128 when it adopts a socket; the agent restores
+            // systemd's (4096, capped by net.core.somaxconn).
+            if let ss = ["/usr/bin/ss", "/bin/ss"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+                let listening = try await ChildProcess.run(ss, ["-Hltn", "sport = :\(port)"], environment: [:], directory: directory)
+                let somaxconn = (try? String(contentsOfFile: "/proc/sys/net/core/somaxconn", encoding: .utf8))
+                    .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 4096
+                let backlog = listening.output.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first.flatMap { Int($0) }
+                #expect(backlog == min(4096, somaxconn), "\(listening.output)")
+            }
+
             // On a terminal (script(1) provides one) status is a table with a Service row.
             let table = try await ChildProcess.run(
                 "/usr/bin/script",
