@@ -84,7 +84,8 @@ struct SocketActivatedAgentTests {
             // systemd's (4096, capped by net.core.somaxconn).
             if let ss = ["/usr/bin/ss", "/bin/ss"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
                 let listening = try await ChildProcess.run(ss, ["-Hltn", "sport = :\(port)"], environment: [:], directory: directory)
-                let somaxconn = (try? String(contentsOfFile: "/proc/sys/net/core/somaxconn", encoding: .utf8))
+                let somaxconn =
+                    (try? String(contentsOfFile: "/proc/sys/net/core/somaxconn", encoding: .utf8))
                     .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 4096
                 let backlog = listening.output.split(separator: " ", omittingEmptySubsequences: true).dropFirst(2).first.flatMap { Int($0) }
                 #expect(backlog == min(4096, somaxconn), "\(listening.output)")
@@ -145,6 +146,46 @@ struct SocketActivatedAgentTests {
             #expect(lines.contains { $0.hasPrefix("<6>local socket listening") && $0.contains("inherited fd 4") })
             #expect(lines.contains { $0.hasPrefix("<5>SIGHUP: reloading the configuration") })
             #expect(lines.contains { $0.hasPrefix("<5>configuration reloaded applied=ltp_throttle_ms requires_restart=ipc_budget_bytes") })
+        }
+    }
+
+    @Test("--no-systemd binds its own sockets and sends nothing to NOTIFY_SOCKET")
+    func noSystemd() async throws {
+        try await LiveAgentLock.shared.run {
+            let directory = try makeShortTemporaryDirectory()
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let notifications = try NotifySocketListener(path: directory + "/notify.sock")
+            defer { notifications.close() }
+            let socketPath = directory + "/agent.sock"
+            let agent = try ChildProcess(
+                try BuiltProducts.path("openalgo-agent"),
+                ["serve", "--no-systemd", "--port", "0", "--ipc-socket", socketPath],
+                outputDirectory: directory,
+                name: "agent"
+            )
+            try agent.start(environment: [
+                "PATH": "/usr/bin:/bin", "NOTIFY_SOCKET": notifications.path, "WATCHDOG_USEC": "1000000",
+                "OPENALGO_API_KEY": "systemd-test-key", "HOME": directory, "XDG_CONFIG_HOME": directory + "/config",
+                "XDG_RUNTIME_DIR": directory,
+            ])
+            defer { if agent.isRunning { agent.kill(SIGKILL) } }
+            let deadline = Date().addingTimeInterval(20)
+            while !FileManager.default.fileExists(atPath: socketPath), Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let status = try await ChildProcess.run(
+                try BuiltProducts.path("oactl"),
+                ["--socket", socketPath, "status", "--json"],
+                environment: ["PATH": "/usr/bin:/bin", "HOME": directory],
+                directory: directory
+            )
+            let service = try #require(try JSONParser.parse(status.output).objectValue?["service"]?.objectValue, "\(status.errors)")
+            #expect(service["sockets"] == "own" && service["notify"] == false && service["watchdog_ms"] == nil)
+            try await Task.sleep(for: .milliseconds(700))
+            agent.kill(SIGTERM)
+            #expect(try await agent.exitStatus(within: 20) == 0)
+            #expect(notifications.messages.isEmpty)
+            #expect(!agent.errors.contains("<6>"))
         }
     }
 }
