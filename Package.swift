@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "MarketData", targets: ["MarketData"]),
         .library(name: "OpenAlgoWire", targets: ["OpenAlgoWire"]),
         .library(name: "StreamingHub", targets: ["StreamingHub"]),
+        .library(name: "TickRecording", targets: ["TickRecording"]),
         .library(name: "Brokers", targets: ["Brokers"]),
         .library(name: "ProxyServer", targets: ["ProxyServer"]),
         .library(name: "LocalIPC", targets: ["LocalIPC"]),
@@ -66,9 +67,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "TickRecording",
+            dependencies: [
+                "MarketData", "WireJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Brokers",
             dependencies: [
-                "MarketData",
+                "MarketData", "TickRecording", "WireJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -113,7 +124,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "MarketData", "StreamingHub", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer", "WireJSON",
+                "MarketData", "StreamingHub", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer", "TickRecording", "WireJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -175,6 +186,11 @@ let package = Package(
         .testTarget(
             name: "MarketDataTests",
             dependencies: ["MarketData", "WireJSON", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "TickRecordingTests",
+            dependencies: ["TickRecording", "MarketData", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: testSettings
         ),
         .testTarget(

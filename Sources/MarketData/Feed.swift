@@ -14,6 +14,16 @@ public protocol FeedEventSink: Sendable {
     func receive(_ tick: Tick)
     /// The feed's connection changed state.
     func feedStateChanged(_ state: FeedConnectionState)
+    /// Runs `body` once the ticks given so far have been taken in: a feed that can produce faster
+    /// than the hub fans out (replay at full speed) waits for it to bound the backlog.
+    func afterPendingTicks(_ body: @escaping @Sendable () -> Void)
+}
+
+extension FeedEventSink {
+    /// For sinks that take ticks synchronously: nothing is pending.
+    public func afterPendingTicks(_ body: @escaping @Sendable () -> Void) {
+        body()
+    }
 }
 
 /// The state of a feed's upstream connection, as clients see it in `broker_info`.
@@ -51,5 +61,12 @@ public enum WallClock {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// Nanoseconds since the Unix epoch, the unit of a recording's receive times.
+    public static func epochNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 }

@@ -1,0 +1,204 @@
+import MarketData
+import NIOCore
+import WireJSON
+
+/// The line format of recordings (`docs/recording-format.md`): one compact JSON object per tick,
+/// newline-terminated, with the receive time, the instrument, the tick's mode and every field the
+/// tick has, under the keys of the OpenAlgo `market_data` frame.
+///
+/// Only what the tick holds is written: no second spellings and no derived `change`, so a line read
+/// back is the same ``Tick`` that was recorded, and replay sends clients the very frames they saw live.
+/// Book levels are `[price, quantity, orders]` triples, which keeps Depth lines about half as long.
+public enum TickRecordFormat {
+    /// Appends `record` as one line, newline included.
+    public static func write(_ record: TickRecord, into buffer: inout ByteBuffer) {
+        let tick = record.tick
+        buffer.writeStaticString("{\"recv_ns\":")
+        buffer.writeJSONInteger(record.receivedAt)
+        buffer.writeStaticString(",\"exchange\":")
+        buffer.writeJSONString(tick.instrument.exchange)
+        buffer.writeStaticString(",\"symbol\":")
+        buffer.writeJSONString(tick.instrument.symbol)
+        buffer.writeStaticString(",\"mode\":")
+        buffer.writeJSONInteger(tick.mode.rawValue)
+        for field in Field.allCases {
+            switch field.read(tick) {
+            case .none:
+                continue
+            case .integer(let value):
+                Self.writeKey(field, &buffer)
+                buffer.writeJSONInteger(value)
+            case .double(let value):
+                Self.writeKey(field, &buffer)
+                buffer.writeJSONDouble(value)
+            }
+        }
+        if let depth = tick.depth {
+            buffer.writeStaticString(",\"depth\":{\"buy\":")
+            Self.writeLevels(depth.buy, &buffer)
+            buffer.writeStaticString(",\"sell\":")
+            Self.writeLevels(depth.sell, &buffer)
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+        buffer.writeStaticString("}\n")
+    }
+
+    /// Reads one line (without its newline). Keys it does not know are skipped, so files written by
+    /// later versions with more fields still replay.
+    public static func read(_ line: ByteBuffer) throws(TickRecordingError) -> TickRecord {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(line)
+        } catch {
+            throw .badRecord(error.description)
+        }
+        guard let object = value.objectValue else { throw .badRecord("the line is not a JSON object") }
+        guard case .integer(let rawTime)? = object["recv_ns"], let receivedAt = Int64(rawTime.text) else {
+            throw .badRecord("\"recv_ns\" must be an integer")
+        }
+        guard let exchange = object["exchange"]?.stringValue, let symbol = object["symbol"]?.stringValue else {
+            throw .badRecord("\"exchange\" and \"symbol\" must be strings")
+        }
+        guard let rawMode = object["mode"]?.intValue, let mode = SubscriptionMode(rawValue: UInt8(clamping: max(0, rawMode))) else {
+            throw .badRecord("\"mode\" must be 1, 2 or 3")
+        }
+        var tick = Tick(instrument: Instrument(exchange: exchange, symbol: symbol), mode: mode)
+        for entry in object.entries {
+            if let field = Field(rawValue: entry.key) {
+                try field.store(entry.value, into: &tick)
+            } else if entry.key == "depth" {
+                tick.depth = try Self.readDepth(entry.value)
+            }
+        }
+        return TickRecord(receivedAt: receivedAt, tick: tick)
+    }
+
+    private static func writeKey(_ field: Field, _ buffer: inout ByteBuffer) {
+        buffer.writeStaticString(",\"")
+        buffer.writeString(field.rawValue)
+        buffer.writeStaticString("\":")
+    }
+
+    private static func writeLevels(_ levels: [DepthLevel], _ buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "["))
+        for (index, level) in levels.enumerated() {
+            buffer.writeStaticString(index == 0 ? "[" : ",[")
+            buffer.writeJSONDouble(level.price)
+            buffer.writeInteger(UInt8(ascii: ","))
+            buffer.writeJSONInteger(level.quantity)
+            buffer.writeInteger(UInt8(ascii: ","))
+            buffer.writeJSONInteger(level.orders)
+            buffer.writeInteger(UInt8(ascii: "]"))
+        }
+        buffer.writeInteger(UInt8(ascii: "]"))
+    }
+
+    private static func readDepth(_ value: JSONValue) throws(TickRecordingError) -> MarketDepth {
+        guard let object = value.objectValue else { throw .badRecord("\"depth\" must be an object") }
+        return MarketDepth(buy: try Self.readLevels(object["buy"], side: "buy"), sell: try Self.readLevels(object["sell"], side: "sell"))
+    }
+
+    private static func readLevels(_ value: JSONValue?, side: String) throws(TickRecordingError) -> [DepthLevel] {
+        guard let entries = value?.arrayValue else { throw .badRecord("\"depth.\(side)\" must be a list") }
+        var levels: [DepthLevel] = []
+        levels.reserveCapacity(entries.count)
+        for entry in entries {
+            guard let triple = entry.arrayValue, triple.count == 3, let price = triple[0].numberValue,
+                let quantity = Self.integer(triple[1]), let orders = Self.integer(triple[2])
+            else {
+                throw .badRecord("\"depth.\(side)\" levels must be [price, quantity, orders]")
+            }
+            levels.append(DepthLevel(price: price, quantity: quantity, orders: orders))
+        }
+        return levels
+    }
+
+    fileprivate static func integer(_ value: JSONValue) -> Int64? {
+        guard case .integer(let integer) = value else { return nil }
+        return Int64(integer.text)
+    }
+
+    /// The scalar fields of ``Tick``, in the order they are written, named as in `market_data`.
+    fileprivate enum Field: String, CaseIterable {
+        case ltp
+        case ltt
+        case timestamp
+        case open
+        case high
+        case low
+        case close
+        case volume
+        case lastQuantity = "last_quantity"
+        case averagePrice = "average_price"
+        case totalBuyQuantity = "total_buy_quantity"
+        case totalSellQuantity = "total_sell_quantity"
+        case bid
+        case ask
+        case bidQuantity = "bid_qty"
+        case askQuantity = "ask_qty"
+        case openInterest = "oi"
+        case previousOpenInterest = "prev_oi"
+        case upperCircuit = "upper_circuit"
+        case lowerCircuit = "lower_circuit"
+        case change
+        case changePercent = "change_percent"
+
+        enum Value {
+            case none
+            case integer(Int64)
+            case double(Double)
+        }
+
+        private var integerPath: WritableKeyPath<Tick, Int64?>? {
+            switch self {
+            case .ltt: return \.lastTradeTime
+            case .timestamp: return \.timestamp
+            case .volume: return \.volume
+            case .lastQuantity: return \.lastQuantity
+            case .totalBuyQuantity: return \.totalBuyQuantity
+            case .totalSellQuantity: return \.totalSellQuantity
+            case .bidQuantity: return \.bidQuantity
+            case .askQuantity: return \.askQuantity
+            case .openInterest: return \.openInterest
+            case .previousOpenInterest: return \.previousOpenInterest
+            default: return nil
+            }
+        }
+
+        private var doublePath: WritableKeyPath<Tick, Double?> {
+            switch self {
+            case .ltp: return \.ltp
+            case .open: return \.open
+            case .high: return \.high
+            case .low: return \.low
+            case .close: return \.close
+            case .averagePrice: return \.averagePrice
+            case .bid: return \.bid
+            case .ask: return \.ask
+            case .upperCircuit: return \.upperCircuit
+            case .lowerCircuit: return \.lowerCircuit
+            case .change: return \.change
+            case .changePercent: return \.changePercent
+            default: preconditionFailure("\(self) is an integer field")
+            }
+        }
+
+        func read(_ tick: Tick) -> Value {
+            if let path = self.integerPath {
+                return tick[keyPath: path].map { .integer($0) } ?? .none
+            }
+            return tick[keyPath: self.doublePath].map { .double($0) } ?? .none
+        }
+
+        func store(_ value: JSONValue, into tick: inout Tick) throws(TickRecordingError) {
+            if value == .null { return }
+            if let path = self.integerPath {
+                guard let integer = TickRecordFormat.integer(value) else { throw .badRecord("\"\(self.rawValue)\" must be an integer") }
+                tick[keyPath: path] = integer
+            } else {
+                guard let number = value.numberValue else { throw .badRecord("\"\(self.rawValue)\" must be a number") }
+                tick[keyPath: self.doublePath] = number
+            }
+        }
+    }
+}
