@@ -226,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "BrokersTests",
             dependencies: [
-                "Brokers", "MarketData", "FakeBrokers",
+                "Brokers", "MarketData", "FakeBrokers", "TickRecording", "WireJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -241,6 +241,7 @@ let package = Package(
             name: "ProxyServerTests",
             dependencies: [
                 "ProxyServer", "Agent", "FakeBrokers", "Brokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
+                "OpenAlgoWire", "TickRecording",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -80,7 +80,8 @@ public final class TickRecordWriter {
 
     private func open(_ day: RecordingDay) throws(TickRecordingError) {
         let path = self.name.path(forDay: day)
-        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        // Read-write so that `endsWithPartialLine` can read the last byte.
+        let descriptor = Glibc.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .cannotOpen(path, reason: String(cString: strerror(errno))) }
         self.descriptor = descriptor
         self.day = day
