@@ -141,7 +141,9 @@ struct Record: AgentCommand {
                 return false
             } tick: {
                 if progress.due() { try? client.send(RPCRequest(id: .string("progress"), method: IPCMethod.status.rawValue).json) }
-            } stopAt: { _ in false }
+            } stopAt: { _ in
+                false
+            }
             progress.finish()
             if case .agentClosed = outcome { try outcome.exit() }
             let summary = try client.call(IPCMethod.recordStop.rawValue, params: ["id": .string(id)])

@@ -70,7 +70,11 @@ struct ReplayFeedTests {
         let feed = try Self.feed(path, speed: "max", loop: true)
         let sink = RecordingSink()
         try await feed.connect(sink: sink)
-        _ = await feed.subscribe([Instrument(exchange: "NSE", symbol: "RELIANCE"), Instrument(exchange: "NSE", symbol: "SBIN")], mode: .quote, depth: 5)
+        _ = await feed.subscribe(
+            [Instrument(exchange: "NSE", symbol: "RELIANCE"), Instrument(exchange: "NSE", symbol: "SBIN")],
+            mode: .quote,
+            depth: 5
+        )
         try await Self.waitUntil { (Self.detail(feed)["loops_completed"]?.intValue ?? 0) >= 3 }
         #expect((Self.detail(feed)["loops_completed"]?.intValue ?? 0) >= 3)
         await feed.disconnect()
@@ -88,7 +92,11 @@ struct ReplayFeedTests {
         let sink = RecordingSink()
         try await feed.connect(sink: sink)
         let started = ContinuousClock.now
-        _ = await feed.subscribe([Instrument(exchange: "NSE", symbol: "RELIANCE"), Instrument(exchange: "NSE", symbol: "SBIN")], mode: .quote, depth: 5)
+        _ = await feed.subscribe(
+            [Instrument(exchange: "NSE", symbol: "RELIANCE"), Instrument(exchange: "NSE", symbol: "SBIN")],
+            mode: .quote,
+            depth: 5
+        )
         try await Self.waitUntil { Self.detail(feed)["state"] == "finished" }
         let elapsed = ContinuousClock.now - started
         #expect(sink.receivedTicks.count == 21)
@@ -102,7 +110,10 @@ struct ReplayFeedTests {
         #expect(throws: BrokerConfigurationError.self) { try ReplayConfiguration(BrokerSettings()) }
         #expect(throws: BrokerConfigurationError.self) { try ReplayConfiguration(BrokerSettings(["file": "/x", "speed": "fast"])) }
         #expect(throws: BrokerConfigurationError.self) { try ReplayConfiguration(BrokerSettings(["file": "/x", "speed": "0"])) }
-        #expect(try ReplayConfiguration(BrokerSettings(["file": "/x", "speed": "10x", "loop": "yes"])) == .init(file: "/x", speed: .factor(10), loop: true))
+        #expect(
+            try ReplayConfiguration(BrokerSettings(["file": "/x", "speed": "10x", "loop": "yes"]))
+                == .init(file: "/x", speed: .factor(10), loop: true)
+        )
         #expect(try ReplayConfiguration(BrokerSettings(["file": "/x", "speed": "MAX"])).speed == .maximum)
         #expect(throws: BrokerConfigurationError.self) { try Self.feed("/tmp/oa-no-such-recording.jsonl", speed: "1") }
         #expect(BrokerRegistry.supportedBrokers.contains("replay"))

@@ -17,10 +17,12 @@ extension SocketTests {
 
         static var subscribeParams: JSONObject {
             [
-                "symbols": .array(Self.symbols.map { text in
-                    let parts = text.split(separator: ":")
-                    return .object(["exchange": .string(String(parts[0])), "symbol": .string(String(parts[1]))])
-                }),
+                "symbols": .array(
+                    Self.symbols.map { text in
+                        let parts = text.split(separator: ":")
+                        return .object(["exchange": .string(String(parts[0])), "symbol": .string(String(parts[1]))])
+                    }
+                ),
                 "mode": "Depth",
             ]
         }
@@ -42,7 +44,10 @@ extension SocketTests {
         func recordThenReplay() async throws {
             let output = String(temporarySocketPath().dropLast("agent.sock".count)) + "ticks.jsonl"
             let summary = try await TestAgent.with { agent in
-                let run = try OactlRun(["record"] + Self.symbols + ["--mode", "Depth", "--output", output, "--duration", "2s"], socket: agent.socketPath)
+                let run = try OactlRun(
+                    ["record"] + Self.symbols + ["--mode", "Depth", "--output", output, "--duration", "2s"],
+                    socket: agent.socketPath
+                )
                 #expect(run.status == 0, "\(run.errors)")
                 let status = try agent.localClient().call("status")
                 #expect(status.objectValue?["recordings"] == [], "the recording stops when oactl does")
