@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "openalgo-agent", targets: ["openalgo-agent"]),
         .executable(name: "oa-bench", targets: ["oa-bench"]),
         .executable(name: "oa-decoder-bench", targets: ["oa-decoder-bench"]),
+        .executable(name: "oa-recording-bench", targets: ["oa-recording-bench"]),
         .library(name: "WireJSON", targets: ["WireJSON"]),
         .library(name: "MarketData", targets: ["MarketData"]),
         .library(name: "OpenAlgoWire", targets: ["OpenAlgoWire"]),
@@ -176,6 +177,17 @@ let package = Package(
             name: "oa-decoder-bench",
             dependencies: ["Brokers", "MarketData", "CAllocationCounter", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/oa-decoder-bench",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "oa-recording-bench",
+            dependencies: [
+                "Brokers", "MarketData", "StreamingHub", "TickRecording",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/oa-recording-bench",
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -21,18 +21,28 @@ public enum TickRecordFormat {
         buffer.writeJSONString(tick.instrument.symbol)
         buffer.writeStaticString(",\"mode\":")
         buffer.writeJSONInteger(tick.mode.rawValue)
-        for field in Field.allCases {
-            switch field.read(tick) {
-            case .none:
-                continue
-            case .integer(let value):
-                Self.writeKey(field, &buffer)
-                buffer.writeJSONInteger(value)
-            case .double(let value):
-                Self.writeKey(field, &buffer)
-                buffer.writeJSONDouble(value)
-            }
-        }
+        write(",\"ltp\":", tick.ltp, &buffer)
+        write(",\"ltt\":", tick.lastTradeTime, &buffer)
+        write(",\"timestamp\":", tick.timestamp, &buffer)
+        write(",\"open\":", tick.open, &buffer)
+        write(",\"high\":", tick.high, &buffer)
+        write(",\"low\":", tick.low, &buffer)
+        write(",\"close\":", tick.close, &buffer)
+        write(",\"volume\":", tick.volume, &buffer)
+        write(",\"last_quantity\":", tick.lastQuantity, &buffer)
+        write(",\"average_price\":", tick.averagePrice, &buffer)
+        write(",\"total_buy_quantity\":", tick.totalBuyQuantity, &buffer)
+        write(",\"total_sell_quantity\":", tick.totalSellQuantity, &buffer)
+        write(",\"bid\":", tick.bid, &buffer)
+        write(",\"ask\":", tick.ask, &buffer)
+        write(",\"bid_qty\":", tick.bidQuantity, &buffer)
+        write(",\"ask_qty\":", tick.askQuantity, &buffer)
+        write(",\"oi\":", tick.openInterest, &buffer)
+        write(",\"prev_oi\":", tick.previousOpenInterest, &buffer)
+        write(",\"upper_circuit\":", tick.upperCircuit, &buffer)
+        write(",\"lower_circuit\":", tick.lowerCircuit, &buffer)
+        write(",\"change\":", tick.change, &buffer)
+        write(",\"change_percent\":", tick.changePercent, &buffer)
         if let depth = tick.depth {
             buffer.writeStaticString(",\"depth\":{\"buy\":")
             Self.writeLevels(depth.buy, &buffer)
@@ -73,10 +83,18 @@ public enum TickRecordFormat {
         return TickRecord(receivedAt: receivedAt, tick: tick)
     }
 
-    private static func writeKey(_ field: Field, _ buffer: inout ByteBuffer) {
-        buffer.writeStaticString(",\"")
-        buffer.writeString(field.rawValue)
-        buffer.writeStaticString("\":")
+    @inline(__always)
+    private static func write(_ key: StaticString, _ value: Double?, _ buffer: inout ByteBuffer) {
+        guard let value else { return }
+        buffer.writeStaticString(key)
+        buffer.writeJSONDouble(value)
+    }
+
+    @inline(__always)
+    private static func write(_ key: StaticString, _ value: Int64?, _ buffer: inout ByteBuffer) {
+        guard let value else { return }
+        buffer.writeStaticString(key)
+        buffer.writeJSONInteger(value)
     }
 
     private static func writeLevels(_ levels: [DepthLevel], _ buffer: inout ByteBuffer) {
@@ -118,8 +136,8 @@ public enum TickRecordFormat {
         return Int64(integer.text)
     }
 
-    /// The scalar fields of ``Tick``, in the order they are written, named as in `market_data`.
-    fileprivate enum Field: String, CaseIterable {
+    /// The scalar fields of ``Tick``, named as in `market_data` and in the order they are written.
+    fileprivate enum Field: String {
         case ltp
         case ltt
         case timestamp
@@ -143,62 +161,42 @@ public enum TickRecordFormat {
         case change
         case changePercent = "change_percent"
 
-        enum Value {
-            case none
-            case integer(Int64)
-            case double(Double)
-        }
-
-        private var integerPath: WritableKeyPath<Tick, Int64?>? {
-            switch self {
-            case .ltt: return \.lastTradeTime
-            case .timestamp: return \.timestamp
-            case .volume: return \.volume
-            case .lastQuantity: return \.lastQuantity
-            case .totalBuyQuantity: return \.totalBuyQuantity
-            case .totalSellQuantity: return \.totalSellQuantity
-            case .bidQuantity: return \.bidQuantity
-            case .askQuantity: return \.askQuantity
-            case .openInterest: return \.openInterest
-            case .previousOpenInterest: return \.previousOpenInterest
-            default: return nil
-            }
-        }
-
-        private var doublePath: WritableKeyPath<Tick, Double?> {
-            switch self {
-            case .ltp: return \.ltp
-            case .open: return \.open
-            case .high: return \.high
-            case .low: return \.low
-            case .close: return \.close
-            case .averagePrice: return \.averagePrice
-            case .bid: return \.bid
-            case .ask: return \.ask
-            case .upperCircuit: return \.upperCircuit
-            case .lowerCircuit: return \.lowerCircuit
-            case .change: return \.change
-            case .changePercent: return \.changePercent
-            default: preconditionFailure("\(self) is an integer field")
-            }
-        }
-
-        func read(_ tick: Tick) -> Value {
-            if let path = self.integerPath {
-                return tick[keyPath: path].map { .integer($0) } ?? .none
-            }
-            return tick[keyPath: self.doublePath].map { .double($0) } ?? .none
-        }
-
         func store(_ value: JSONValue, into tick: inout Tick) throws(TickRecordingError) {
             if value == .null { return }
-            if let path = self.integerPath {
-                guard let integer = TickRecordFormat.integer(value) else { throw .badRecord("\"\(self.rawValue)\" must be an integer") }
-                tick[keyPath: path] = integer
-            } else {
-                guard let number = value.numberValue else { throw .badRecord("\"\(self.rawValue)\" must be a number") }
-                tick[keyPath: self.doublePath] = number
+            switch self {
+            case .ltp: tick.ltp = try self.number(value)
+            case .ltt: tick.lastTradeTime = try self.integer(value)
+            case .timestamp: tick.timestamp = try self.integer(value)
+            case .open: tick.open = try self.number(value)
+            case .high: tick.high = try self.number(value)
+            case .low: tick.low = try self.number(value)
+            case .close: tick.close = try self.number(value)
+            case .volume: tick.volume = try self.integer(value)
+            case .lastQuantity: tick.lastQuantity = try self.integer(value)
+            case .averagePrice: tick.averagePrice = try self.number(value)
+            case .totalBuyQuantity: tick.totalBuyQuantity = try self.integer(value)
+            case .totalSellQuantity: tick.totalSellQuantity = try self.integer(value)
+            case .bid: tick.bid = try self.number(value)
+            case .ask: tick.ask = try self.number(value)
+            case .bidQuantity: tick.bidQuantity = try self.integer(value)
+            case .askQuantity: tick.askQuantity = try self.integer(value)
+            case .openInterest: tick.openInterest = try self.integer(value)
+            case .previousOpenInterest: tick.previousOpenInterest = try self.integer(value)
+            case .upperCircuit: tick.upperCircuit = try self.number(value)
+            case .lowerCircuit: tick.lowerCircuit = try self.number(value)
+            case .change: tick.change = try self.number(value)
+            case .changePercent: tick.changePercent = try self.number(value)
             }
+        }
+
+        private func integer(_ value: JSONValue) throws(TickRecordingError) -> Int64 {
+            guard let integer = TickRecordFormat.integer(value) else { throw .badRecord("\"\(self.rawValue)\" must be an integer") }
+            return integer
+        }
+
+        private func number(_ value: JSONValue) throws(TickRecordingError) -> Double {
+            guard let number = value.numberValue else { throw .badRecord("\"\(self.rawValue)\" must be a number") }
+            return number
         }
     }
 }

@@ -78,17 +78,19 @@ public final class TickRecordingSink: @unchecked Sendable {
     private func run() {
         var lastSync = NIODeadlineNanoseconds.now()
         var stopping = false
+        // Two arrays trade places, so neither side allocates once both have grown.
+        var batch: [TickRecord] = []
         while !stopping {
             let remaining = max(0.001, 1.0 - Double(NIODeadlineNanoseconds.now() - lastSync) / 1e9)
             if !self.condition.lock(whenValue: .wake, timeoutSeconds: remaining) {
                 self.condition.lock()
             }
-            let batch = self.queue
-            self.queue.removeAll(keepingCapacity: true)
+            swap(&batch, &self.queue)
             stopping = self.stopRequested
             self.condition.unlock(withValue: .idle)
             do {
                 for record in batch { try self.writer.append(record) }
+                batch.removeAll(keepingCapacity: true)
                 let now = NIODeadlineNanoseconds.now()
                 if stopping {
                     try self.writer.close()

@@ -138,6 +138,51 @@ extension SocketTests {
             }
         }
 
+        @Test("oactl record: Ctrl-C stops the recording cleanly with status 0; --keep leaves it to --stop; status lists it")
+        func recordCommand() async throws {
+            let directory = String(temporarySocketPath().dropLast("/agent.sock".count))
+            try await TestAgent.with { agent in
+                // A relative --output is taken from oactl's directory, not the agent's.
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: OactlRun.binary)
+                process.arguments = [
+                    "record", "--symbols", "RELIANCE,SBIN", "--exchange", "NSE", "--mode", "LTP", "--output", "ticks", "--duration", "60s",
+                ]
+                process.environment = ["OPENALGO_AGENT_SOCKET": agent.socketPath]
+                process.currentDirectoryURL = URL(fileURLWithPath: directory)
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                _ = try await Self.waitForFile(directory, prefix: "ticks-")
+                try await Task.sleep(for: .milliseconds(1200))
+                process.interrupt()
+                let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                #expect(process.terminationStatus == 0, "\(printed)")
+                let interrupted = (output: printed, status: process.terminationStatus)
+                let summary = try #require(interrupted.output.split(separator: "\n").first.map { try JSONParser.parse(String($0)) }?.objectValue)
+                #expect((summary["records"]?.intValue ?? 0) > 10)
+                let files = summary["files"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                #expect(files.count == 1 && files[0].hasPrefix(directory + "/ticks-") && files[0].hasSuffix(".jsonl"))
+                #expect(try TickRecordReader.readAll(files[0]).count == summary["records"]?.intValue)
+
+                let kept = try OactlRun(["record", "NSE:INFY", "--output", directory + "/kept.jsonl", "--keep"], socket: agent.socketPath)
+                let id = try #require(try JSONParser.parse(kept.output).objectValue?["id"]?.stringValue)
+                try await Task.sleep(for: .milliseconds(600))
+                let status = try OactlRun(["status"], socket: agent.socketPath, terminal: true)
+                #expect(status.output.contains("Recording") && status.output.contains("\(id): 1 symbols (Quote)"))
+                let clients = try agent.localClient().call("clients").objectValue?["clients"]?.arrayValue ?? []
+                #expect(clients.contains { $0.objectValue?["kind"] == "recorder" && $0.objectValue?["name"] == .string(id) })
+                let stopped = try OactlRun(["record", "--stop", id], socket: agent.socketPath)
+                let stoppedRecords = try JSONParser.parse(stopped.output).objectValue?["records"]?.intValue ?? 0
+                #expect(stopped.status == 0 && stoppedRecords > 0)
+                let again = try OactlRun(["record", "--stop", id], socket: agent.socketPath)
+                #expect(again.status == 1 && again.errors.contains("No recording"))
+                let missing = try OactlRun(["record", "NSE:INFY"], socket: agent.socketPath)
+                #expect(missing.status == 64 && missing.errors.contains("--output"))
+            }
+        }
+
         private static func waitForFile(_ directory: String, prefix: String) async throws -> String {
             for _ in 0..<500 {
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

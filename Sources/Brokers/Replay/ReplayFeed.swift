@@ -112,7 +112,7 @@ private final class ReplayPlayer: @unchecked Sendable {
         var subscribed: Set<Instrument> = []
         var started = false
         var stopRequested = false
-        var sink: (any FeedEventSink)?
+        var threadStarted = false
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
         var threadFinished = false
         var connection = FeedConnectionState.disconnected
@@ -143,7 +143,7 @@ private final class ReplayPlayer: @unchecked Sendable {
 
     func start(sink: any FeedEventSink) {
         self.shared.withLockedValue { shared in
-            shared.sink = sink
+            shared.threadStarted = true
             shared.connection = .connected
         }
         self.thread.start()
@@ -166,7 +166,7 @@ private final class ReplayPlayer: @unchecked Sendable {
             let done = self.shared.withLockedValue { shared in
                 shared.stopRequested = true
                 shared.connection = .disconnected
-                if shared.threadFinished || shared.sink == nil { return true }
+                if shared.threadFinished || !shared.threadStarted { return true }
                 shared.stopWaiters.append(continuation)
                 return false
             }
