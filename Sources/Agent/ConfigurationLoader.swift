@@ -166,7 +166,7 @@ public enum ConfigurationLoader {
                 switch key.dropFirst("record.".count) {
                 case "instruments": record.instruments = try parser.instruments()
                 case "mode": record.mode = try parser.mode()
-                case "depth": record.depth = try parser.integer(in: 5...50)
+                case "depth": record.depth = try parser.bookDepth()
                 case "output": record.output = try parser.absolutePath()
                 case "directory": record.output = try parser.absolutePath() + "/ticks.jsonl"
                 default: logger.warning("ignoring unknown configuration key", metadata: ["key": "\(key)", "from": "\(setting.origin)"])
@@ -241,6 +241,13 @@ public enum ConfigurationLoader {
                 throw self.failure("a number of seconds above 0")
             }
             return .nanoseconds(Int64(value * 1e9))
+        }
+
+        func bookDepth() throws(ConfigurationError) -> Int {
+            guard let value = Int(self.setting.value.trimmingWhitespace()), [5, 20, 30, 50].contains(value) else {
+                throw self.failure("5, 20, 30 or 50")
+            }
+            return value
         }
 
         func absolutePath() throws(ConfigurationError) -> String {

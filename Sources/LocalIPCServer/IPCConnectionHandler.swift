@@ -48,6 +48,7 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
     private var clientName: String?
     /// Recordings this connection started without `keep`: they stop when it closes.
     private var ownedRecordings: [String] = []
+    /// Set once the connection has gone: a recording whose start completes later is stopped at once.
     private var released = false
     /// Status events are on by default; agent-wide subscription updates only on request.
     private var enabledEvents: Set<IPCEvent> = [.connectionStatus]

@@ -174,6 +174,7 @@ public final class StreamingHub {
         }
     }
 
+    /// Stops handing `tap` ticks, for every instrument it was added for.
     public func removeTap(_ tap: any TickTap) {
         self.eventLoop.preconditionInEventLoop()
         for instrument in Array(self.taps.keys) {

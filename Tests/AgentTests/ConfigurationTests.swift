@@ -116,6 +116,8 @@ struct ConfigurationTests {
 
             writeFile(directory + "/agent.toml", "[record]\nmode = \"Quote\"\n")
             #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(environment: environment, logger: self.logger) }
+            writeFile(directory + "/agent.toml", "[record]\ninstruments = \"NSE:SBIN\"\noutput = \"/tmp/t.jsonl\"\ndepth = 7\n")
+            #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(environment: environment, logger: self.logger) }
             writeFile(directory + "/agent.toml", "[record]\ninstruments = \"RELIANCE\"\noutput = \"/tmp/t.jsonl\"\n")
             #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(environment: environment, logger: self.logger) }
         }
