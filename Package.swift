@@ -15,11 +15,13 @@ let package = Package(
         .executable(name: "openalgo-agent", targets: ["openalgo-agent"]),
         .executable(name: "oa-bench", targets: ["oa-bench"]),
         .executable(name: "oa-decoder-bench", targets: ["oa-decoder-bench"]),
+        .executable(name: "oa-recording-bench", targets: ["oa-recording-bench"]),
         .library(name: "WireJSON", targets: ["WireJSON"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "MarketData", targets: ["MarketData"]),
         .library(name: "OpenAlgoWire", targets: ["OpenAlgoWire"]),
         .library(name: "StreamingHub", targets: ["StreamingHub"]),
+        .library(name: "TickRecording", targets: ["TickRecording"]),
         .library(name: "Brokers", targets: ["Brokers"]),
         .library(name: "ProxyServer", targets: ["ProxyServer"]),
         .library(name: "LocalIPC", targets: ["LocalIPC"]),
@@ -73,9 +75,19 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "TickRecording",
+            dependencies: [
+                "MarketData", "WireJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Brokers",
             dependencies: [
-                "MarketData", "WireJSON", "ZeroMQ",
+                "MarketData", "TickRecording", "WireJSON", "ZeroMQ",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -125,7 +137,8 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "MarketData", "StreamingHub", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer", "WireJSON", "SystemdSupport",
+                "MarketData", "StreamingHub", "Brokers", "ProxyServer", "LocalIPC", "LocalIPCServer", "SystemdSupport", "TickRecording",
+                "WireJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -179,6 +192,17 @@ let package = Package(
             path: "Benchmarks/oa-decoder-bench",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "oa-recording-bench",
+            dependencies: [
+                "Brokers", "MarketData", "StreamingHub", "TickRecording",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/oa-recording-bench",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "WireJSONTests",
             dependencies: ["WireJSON", .product(name: "NIOCore", package: "swift-nio")],
@@ -187,6 +211,11 @@ let package = Package(
         .testTarget(
             name: "MarketDataTests",
             dependencies: ["MarketData", "WireJSON", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "TickRecordingTests",
+            dependencies: ["TickRecording", "MarketData", "WireJSON", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: testSettings
         ),
         .testTarget(
@@ -222,7 +251,7 @@ let package = Package(
         .testTarget(
             name: "BrokersTests",
             dependencies: [
-                "Brokers", "MarketData", "FakeBrokers",
+                "Brokers", "MarketData", "FakeBrokers", "TickRecording", "WireJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -237,6 +266,7 @@ let package = Package(
             name: "ProxyServerTests",
             dependencies: [
                 "ProxyServer", "Agent", "FakeBrokers", "Brokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
+                "OpenAlgoWire", "TickRecording",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -278,7 +308,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "StreamingHub", "MarketData", "SystemdSupport",
+                "Agent", "Brokers", "StreamingHub", "MarketData", "SystemdSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Brokers
 import LocalIPC
 import Logging
+import MarketData
 import NIOCore
 import ProxyServer
 
@@ -22,6 +23,8 @@ public struct AgentConfiguration: Sendable {
     public var ipcSocketPath: String
     /// Market data held for a local client that is not reading (`ipc_budget_bytes`), before it gets `closing`.
     public var ipcOutboxBudgetBytes = 4 << 20
+    /// The always-on recording of `[record]`, if configured.
+    public var record: RecordConfiguration?
 
     public init() {
         self.ipcSocketPath = IPCSocketPath.defaultPath(environment: ProcessEnvironment.current())
@@ -43,4 +46,18 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     }
 
     public var description: String { self.message }
+}
+
+/// `[record]`: a recording the agent runs for as long as it runs, as `oactl record` would.
+public struct RecordConfiguration: Sendable, Equatable {
+    /// `instruments`: `EXCHANGE:SYMBOL` entries, as a TOML list or one comma-separated string.
+    public var instruments: [Instrument] = []
+    /// `mode`: LTP, Quote or Depth (default Quote).
+    public var mode = SubscriptionMode.quote
+    /// `depth`: book levels asked of the feed in Depth mode (default 5).
+    public var depth = 5
+    /// `output` (or `directory`, meaning `<directory>/ticks.jsonl`): written as `name-YYYY-MM-DD.jsonl`.
+    public var output = ""
+
+    public init() {}
 }

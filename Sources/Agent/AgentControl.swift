@@ -22,6 +22,7 @@ public struct ConfigurationSource: Sendable {
 /// What local clients may ask of the agent beyond the hub: the feed, the API key, a reload.
 final class AgentControl: IPCAgentControl {
     private let supervisor: FeedController
+    private let recordings: RecordingController
     private let commands: FeedCommandQueue
     private let hub: NIOLoopBound<StreamingHub>
     private let webSocketServer: WebSocketServer
@@ -36,6 +37,7 @@ final class AgentControl: IPCAgentControl {
 
     init(
         supervisor: FeedController,
+        recordings: RecordingController,
         commands: FeedCommandQueue,
         hub: NIOLoopBound<StreamingHub>,
         webSocketServer: WebSocketServer,
@@ -47,6 +49,7 @@ final class AgentControl: IPCAgentControl {
         logger: Logger
     ) {
         self.supervisor = supervisor
+        self.recordings = recordings
         self.commands = commands
         self.hub = hub
         self.webSocketServer = webSocketServer
@@ -67,7 +70,12 @@ final class AgentControl: IPCAgentControl {
         if let watchdog = self.serviceManager.watchdogInterval {
             service["watchdog_ms"] = .int(watchdog.components.seconds * 1000 + watchdog.components.attoseconds / 1_000_000_000_000_000)
         }
-        return ["service": .object(service), "requires_restart": .array(restart.map { .string($0) })]
+        var details: JSONObject = [
+            "service": .object(service), "requires_restart": .array(restart.map { .string($0) }),
+            "recordings": .array(self.recordings.list()),
+        ]
+        if let detail = self.supervisor.statusDetail { details[detail.key] = detail.value }
+        return details
     }
 
     func connectFeed(broker: String?, credentials: [String: String]) async -> Result<Void, RPCError> {
@@ -79,6 +87,14 @@ final class AgentControl: IPCAgentControl {
     func disconnectFeed() async {
         let supervisor = self.supervisor
         _ = await self.commands.perform { await supervisor.disconnect() }
+    }
+
+    func startRecording(_ request: RecordingRequest) async -> Result<JSONValue, RPCError> {
+        await self.recordings.start(request)
+    }
+
+    func stopRecording(id: String) async -> Result<JSONValue, RPCError> {
+        await self.recordings.stop(id: id)
     }
 
     func apiKey(rotate: Bool) async -> Result<String, RPCError> {
@@ -168,5 +184,6 @@ struct ConfigurationChanges: Equatable {
         compare("broker", old.broker != new.broker, live: false)
         compare("ipc_socket", old.ipcSocketPath != new.ipcSocketPath, live: false)
         compare("ipc_budget_bytes", old.ipcOutboxBudgetBytes != new.ipcOutboxBudgetBytes, live: false)
+        compare("record", old.record != new.record, live: false)
     }
 }

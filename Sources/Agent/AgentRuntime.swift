@@ -20,6 +20,7 @@ public final class AgentRuntime: Sendable {
     /// The local JSON-RPC socket, bound.
     public let ipcServer: IPCServer
     public let hub: NIOLoopBound<StreamingHub>
+    private let recordings: RecordingController
     private let group: MultiThreadedEventLoopGroup
     private let serviceGroup: ServiceGroup
     private let logger: Logger
@@ -82,8 +83,11 @@ public final class AgentRuntime: Sendable {
                 environment: environment ?? reloadSource?.environment ?? [:],
                 logger: logger
             )
+            let recordings = RecordingController(hub: hub, logger: logger)
+            self.recordings = recordings
             let control = AgentControl(
                 supervisor: supervisor,
+                recordings: recordings,
                 commands: commands,
                 hub: hub,
                 webSocketServer: webSocketServer,
@@ -151,14 +155,27 @@ public final class AgentRuntime: Sendable {
     /// Runs until SIGTERM/SIGINT or ``shutDown()``, then shuts down cleanly: local clients get a
     /// `closing` event, WebSocket clients a 1001 close, the feed is disconnected, the threads stop.
     public func run() async throws {
+        // Not awaited: its subscription completes only while the feed service runs.
+        Task { await self.startConfiguredRecording() }
         do {
             try await self.serviceGroup.run()
         } catch {
+            await self.recordings.stopAll()
             try? await self.group.shutdownGracefully()
             throw error
         }
+        await self.recordings.stopAll()
         try await self.group.shutdownGracefully()
         self.logger.info("agent stopped")
+    }
+
+    /// Starts the `[record]` recording, if configured; it runs until the agent stops.
+    private func startConfiguredRecording() async {
+        guard let record = self.configuration.record else { return }
+        let request = RecordingRequest(instruments: record.instruments, mode: record.mode, depth: record.depth, output: record.output)
+        if case .failure(let error) = await self.recordings.start(request) {
+            self.logger.error("the [record] recording did not start", metadata: ["error": "\(error.message)"])
+        }
     }
 
     /// Starts the same graceful shutdown as SIGTERM; ``run()`` returns when it is done.

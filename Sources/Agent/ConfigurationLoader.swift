@@ -1,6 +1,7 @@
 import Brokers
 import LocalIPC
 import Logging
+import MarketData
 import NIOCore
 import ProxyServer
 import TOMLKit
@@ -17,6 +18,12 @@ public struct CommandLineOverrides: Sendable {
     public var configurationFile: String?
     public var logLevel: String?
     public var ipcSocket: String?
+    /// `--replay`: `[brokers.replay] file`; without `--broker` it also selects the replay feed.
+    public var replayFile: String?
+    /// `--speed`: `[brokers.replay] speed`.
+    public var replaySpeed: String?
+    /// `--loop`: `[brokers.replay] loop`.
+    public var replayLoop: Bool?
 
     public init(
         host: String? = nil,
@@ -24,7 +31,10 @@ public struct CommandLineOverrides: Sendable {
         broker: String? = nil,
         configurationFile: String? = nil,
         logLevel: String? = nil,
-        ipcSocket: String? = nil
+        ipcSocket: String? = nil,
+        replayFile: String? = nil,
+        replaySpeed: String? = nil,
+        replayLoop: Bool? = nil
     ) {
         self.host = host
         self.port = port
@@ -32,6 +42,9 @@ public struct CommandLineOverrides: Sendable {
         self.configurationFile = configurationFile
         self.logLevel = logLevel
         self.ipcSocket = ipcSocket
+        self.replayFile = replayFile
+        self.replaySpeed = replaySpeed
+        self.replayLoop = replayLoop
     }
 }
 
@@ -72,6 +85,8 @@ public enum ConfigurationLoader {
             let rest = name.dropFirst("OPENALGO_".count).lowercased()
             if topLevelKeys.contains(rest) {
                 settings[rest] = Setting(value: value, origin: name)
+            } else if rest.hasPrefix("record_") {
+                settings["record." + rest.dropFirst("record_".count)] = Setting(value: value, origin: name)
             } else if rest.hasPrefix("broker_") {
                 let parts = rest.dropFirst("broker_".count).split(separator: "_", maxSplits: 1)
                 if parts.count == 2 { settings["brokers.\(parts[0]).\(parts[1])"] = Setting(value: value, origin: name) }
@@ -85,6 +100,12 @@ public enum ConfigurationLoader {
         flag("broker", overrides.broker)
         flag("log_level", overrides.logLevel)
         flag("ipc_socket", overrides.ipcSocket)
+        if let file = overrides.replayFile {
+            settings["brokers.replay.file"] = Setting(value: file, origin: "--replay")
+            if overrides.broker == nil { settings["broker"] = Setting(value: "replay", origin: "--replay") }
+        }
+        if let speed = overrides.replaySpeed { settings["brokers.replay.speed"] = Setting(value: speed, origin: "--speed") }
+        if let loop = overrides.replayLoop { settings["brokers.replay.loop"] = Setting(value: loop ? "true" : "false", origin: "--loop") }
         try apply(settings, to: &configuration, logger: logger)
         return configuration
     }
@@ -127,6 +148,8 @@ public enum ConfigurationLoader {
                 settings[name] = Setting(value: String(number), origin: origin)
             } else if let flag = value.bool {
                 settings[name] = Setting(value: flag ? "true" : "false", origin: origin)
+            } else if let array = value.array, array.allSatisfy({ $0.string != nil }) {
+                settings[name] = Setting(value: array.compactMap(\.string).joined(separator: ","), origin: origin)
             } else {
                 throw ConfigurationError("\(origin): \(name) must be a string, number or boolean")
             }
@@ -134,7 +157,22 @@ public enum ConfigurationLoader {
     }
 
     private static func apply(_ settings: [String: Setting], to configuration: inout AgentConfiguration, logger: Logger) throws(ConfigurationError) {
+        var record = RecordConfiguration()
+        var recordOrigin: String?
         for (key, setting) in settings.sorted(by: { $0.key < $1.key }) {
+            if key.hasPrefix("record.") {
+                let parser = ValueParser(key: key, setting: setting)
+                recordOrigin = recordOrigin ?? setting.origin
+                switch key.dropFirst("record.".count) {
+                case "instruments": record.instruments = try parser.instruments()
+                case "mode": record.mode = try parser.mode()
+                case "depth": record.depth = try parser.bookDepth()
+                case "output": record.output = try parser.absolutePath()
+                case "directory": record.output = try parser.absolutePath() + "/ticks.jsonl"
+                default: logger.warning("ignoring unknown configuration key", metadata: ["key": "\(key)", "from": "\(setting.origin)"])
+                }
+                continue
+            }
             if key.hasPrefix("brokers.") {
                 let parts = key.dropFirst("brokers.".count).split(separator: ".", maxSplits: 1)
                 guard parts.count == 2 else { throw ConfigurationError("\(setting.origin): [brokers] entries must be tables, as [brokers.<name>]") }
@@ -160,6 +198,12 @@ public enum ConfigurationLoader {
             case "ipc_budget_bytes": configuration.ipcOutboxBudgetBytes = try parser.integer(in: 4096...(1 << 32))
             default: logger.warning("ignoring unknown configuration key", metadata: ["key": "\(key)", "from": "\(setting.origin)"])
             }
+        }
+        if let recordOrigin {
+            guard !record.instruments.isEmpty, !record.output.isEmpty else {
+                throw ConfigurationError("[record] (from \(recordOrigin)) needs instruments and output (or directory)")
+            }
+            configuration.record = record
         }
     }
 
@@ -197,6 +241,38 @@ public enum ConfigurationLoader {
                 throw self.failure("a number of seconds above 0")
             }
             return .nanoseconds(Int64(value * 1e9))
+        }
+
+        func bookDepth() throws(ConfigurationError) -> Int {
+            guard let value = Int(self.setting.value.trimmingWhitespace()), [5, 20, 30, 50].contains(value) else {
+                throw self.failure("5, 20, 30 or 50")
+            }
+            return value
+        }
+
+        func absolutePath() throws(ConfigurationError) -> String {
+            let value = self.setting.value.trimmingWhitespace()
+            guard value.hasPrefix("/") else { throw self.failure("an absolute path") }
+            return value
+        }
+
+        func mode() throws(ConfigurationError) -> SubscriptionMode {
+            guard let mode = SubscriptionMode(label: self.setting.value) else { throw self.failure("LTP, Quote or Depth") }
+            return mode
+        }
+
+        /// `NSE:RELIANCE, NSE_INDEX:NIFTY`: comma-separated `EXCHANGE:SYMBOL` entries.
+        func instruments() throws(ConfigurationError) -> [Instrument] {
+            var instruments: [Instrument] = []
+            for entry in self.setting.value.split(separator: ",") {
+                let text = String(entry).trimmingWhitespace()
+                guard let colon = text.firstIndex(of: ":"), colon != text.startIndex, text.index(after: colon) != text.endIndex else {
+                    throw self.failure("a list of EXCHANGE:SYMBOL entries (e.g. NSE:RELIANCE)")
+                }
+                instruments.append(Instrument(exchange: text[..<colon].uppercased(), symbol: String(text[text.index(after: colon)...])))
+            }
+            guard !instruments.isEmpty else { throw self.failure("a non-empty list of EXCHANGE:SYMBOL entries") }
+            return instruments
         }
 
         func socketPath() throws(ConfigurationError) -> String {

@@ -46,6 +46,9 @@ final class FeedController: FeedControl, Sendable {
 
     private var adapter: (any BrokerAdapter)? { self.state.withLockedValue { $0.adapter } }
 
+    /// The running adapter's member for `status`, if it has one (the replay position).
+    var statusDetail: (key: String, value: JSONValue)? { self.adapter?.statusDetail }
+
     /// Broker settings from a configuration reload; they apply at the next connect.
     func updateBrokerSettings(_ brokers: [String: BrokerSettings]) {
         self.state.withLockedValue { $0.brokers = brokers }

@@ -1,4 +1,5 @@
 import MarketData
+import WireJSON
 
 /// A market-data feed from a broker (or the simulator): it connects upstream, streams the
 /// instruments it is asked for, and reports ticks and connection changes to a sink.
@@ -19,6 +20,12 @@ public protocol BrokerAdapter: AnyObject, Sendable {
     func unsubscribe(_ instruments: [Instrument]) async
     /// Closes the upstream connection.
     func disconnect() async
+    /// A small member for `status` (the replay feed's position), under its own key; most feeds have none.
+    var statusDetail: (key: String, value: JSONValue)? { get }
+}
+
+extension BrokerAdapter {
+    public var statusDetail: (key: String, value: JSONValue)? { nil }
 }
 
 /// The text the reference's adapters put in the ack for an instrument they cannot resolve.

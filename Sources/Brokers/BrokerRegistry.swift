@@ -87,7 +87,13 @@ public enum BrokerRegistry {
                 SimulatorFeed(configuration: try SimulatorConfiguration(context.settings), eventLoop: context.eventLoop, logger: context.logger)
             }
         ),
-        Entry(name: "replay", aliases: [], makeAdapter: nil),
+        Entry(
+            name: "replay",
+            aliases: [],
+            makeAdapter: { context throws(BrokerConfigurationError) in
+                try ReplayFeed(configuration: try ReplayConfiguration(context.settings), logger: context.logger)
+            }
+        ),
         Entry(
             name: "zmq",
             aliases: [],

@@ -23,6 +23,8 @@ public enum IPCMethod: String, CaseIterable, Sendable {
     case eventsUnsubscribe = "events_unsubscribe"
     case apiKey = "api_key"
     case reload
+    case recordStart = "record_start"
+    case recordStop = "record_stop"
 }
 
 /// The events (server notifications) of protocol version 1.

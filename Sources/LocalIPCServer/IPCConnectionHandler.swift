@@ -46,6 +46,10 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
     private var inputClosed = false
     private var closeDeadline: Scheduled<Void>?
     private var clientName: String?
+    /// Recordings this connection started without `keep`: they stop when it closes.
+    private var ownedRecordings: [String] = []
+    /// Set once the connection has gone: a recording whose start completes later is stopped at once.
+    private var released = false
     /// Status events are on by default; agent-wide subscription updates only on request.
     private var enabledEvents: Set<IPCEvent> = [.connectionStatus]
     private let connectedAt = WallClock.epochMilliseconds()
@@ -85,6 +89,8 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
     }
 
     private func release() {
+        self.released = true
+        self.stopOwnedRecordings()
         self.closeDeadline?.cancel()
         self.hub.removeObserver(self)
         self.hub.remove(self)
@@ -252,6 +258,19 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
                 } then: { _, result in
                     result
                 }
+            case .recordStart:
+                try self.startRecording(request.params, completion: completion)
+            case .recordStop:
+                guard let id = try IPCParams.optionalString(request.params, "id") else {
+                    throw .invalidParams(field: "id", "\"id\" is required: the recording to stop, as record_start returned it.")
+                }
+                let control = self.server.control
+                self.runAsync(completion) {
+                    await control.stopRecording(id: id)
+                } then: { handler, result in
+                    handler.ownedRecordings.removeAll { $0 == id }
+                    return result
+                }
             }
         } catch {
             completion(.failure(error))
@@ -291,10 +310,46 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
         guard case .object(var object) = connectionStatusJSON(self.hub.status()) else { return .null }
         object["agent"] = self.server.helloPayload["agent"]
         object["pid"] = self.server.helloPayload["pid"]
-        for (key, value) in self.server.control.statusDetails().entries {
-            object[key] = value
-        }
+        for entry in self.server.control.statusDetails().entries { object[entry.key] = entry.value }
         return .object(object)
+    }
+
+    /// `record_start`: the recording belongs to this connection (it stops when the connection
+    /// closes, so an `oactl record` killed outright leaves nothing running) unless `keep` is true.
+    private func startRecording(_ params: JSONObject, completion: @escaping (Result<JSONValue, RPCError>) -> Void) throws(RPCError) {
+        guard let output = try IPCParams.optionalString(params, "output"), output.hasPrefix("/") else {
+            throw .invalidParams(field: "output", "\"output\" is required: an absolute path such as /data/ticks.jsonl.")
+        }
+        let request = RecordingRequest(
+            instruments: try IPCParams.instruments(params),
+            mode: try IPCParams.mode(params) ?? .quote,
+            depth: try IPCParams.depth(params),
+            output: output
+        )
+        let keep = try IPCParams.bool(params, "keep")
+        let control = self.server.control
+        self.runAsync(completion) {
+            await control.startRecording(request)
+        } then: { handler, result in
+            if !keep, case .success(let value) = result, let id = value.objectValue?["id"]?.stringValue {
+                if handler.released {
+                    Task { _ = await control.stopRecording(id: id) }
+                } else {
+                    handler.ownedRecordings.append(id)
+                }
+            }
+            return result
+        }
+    }
+
+    private func stopOwnedRecordings() {
+        let owned = self.ownedRecordings
+        self.ownedRecordings = []
+        guard !owned.isEmpty else { return }
+        let control = self.server.control
+        Task {
+            for id in owned { _ = await control.stopRecording(id: id) }
+        }
     }
 
     private func subscribe(

@@ -19,11 +19,19 @@ public protocol FeedEventSink: Sendable {
     /// An order update for the account, already shaped as the `order_update` frame clients get
     /// (the ZeroMQ bus relays OpenAlgo's); the hub passes it to clients that asked for orders.
     func receiveOrderUpdate(_ message: ByteBuffer)
+    /// Runs `body` once the ticks given so far have been taken in: a feed that can produce faster
+    /// than the hub fans out (replay at full speed) waits for it to bound the backlog.
+    func afterPendingTicks(_ body: @escaping @Sendable () -> Void)
 }
 
 extension FeedEventSink {
     /// Market-data feeds have no order stream; sinks that do not relay orders ignore them.
     public func receiveOrderUpdate(_ message: ByteBuffer) {}
+
+    /// For sinks that take ticks synchronously: nothing is pending.
+    public func afterPendingTicks(_ body: @escaping @Sendable () -> Void) {
+        body()
+    }
 }
 
 /// The state of a feed's upstream connection, as clients see it in `broker_info`.
@@ -61,5 +69,12 @@ public enum WallClock {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// Nanoseconds since the Unix epoch, the unit of a recording's receive times.
+    public static func epochNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 }

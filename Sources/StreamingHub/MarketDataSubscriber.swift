@@ -31,12 +31,31 @@ public protocol MarketDataSubscriber: AnyObject {
     func flushEnqueued()
     /// What `clients` listings show about this subscriber.
     func describe() -> SubscriberDescription
+    /// Whether the hub builds frames for it; a subscriber that only holds instruments for a
+    /// ``TickTap`` (the recorder) says no and costs the fan-out nothing.
+    var takesFrames: Bool { get }
+}
+
+extension MarketDataSubscriber {
+    public var takesFrames: Bool { true }
+}
+
+/// Sees every tick the hub receives for the instruments it was added for, at whatever mode the
+/// feed sent it, before LTP coalescing and per-client conflation: what a recording needs.
+///
+/// Called on the hub's loop, during the fan-out: it must return at once (hand the tick to another
+/// thread) and must not call back into the hub.
+public protocol TickTap: AnyObject {
+    /// - Parameter receivedAt: when the hub took the tick in, in nanoseconds since the Unix epoch.
+    func tapped(_ tick: Tick, receivedAt: Int64)
 }
 
 /// Which socket a subscriber came in on.
 public enum SubscriberKind: String, Sendable {
     case webSocket = "websocket"
     case ipc
+    /// A recording, holding its instruments so that the feed streams them.
+    case recorder
 }
 
 /// A subscriber as `clients` listings and `status` show it.

@@ -42,6 +42,7 @@ public final class StreamingHub {
     private var nextSubscriberNumber: UInt64 = 0
     private var counters = HubMetrics()
     private var observers: [ObjectIdentifier: any HubObserver] = [:]
+    private var taps: [Instrument: [any TickTap]] = [:]
     /// The last tick of each streamed instrument, for the snapshot a new local subscriber gets first.
     private var latestTicks: [Instrument: Tick] = [:]
     private let startedAt = NIODeadline.now()
@@ -95,6 +96,7 @@ public final class StreamingHub {
             switch state.subscriber.describe().kind {
             case .webSocket: webSocketClients += 1
             case .ipc: ipcClients += 1
+            case .recorder: break
             }
         }
         let now = NIODeadline.now()
@@ -159,6 +161,25 @@ public final class StreamingHub {
         let update = BrokerSubscriptionUpdate(action: action, instrument: instrument, mode: mode)
         for observer in self.observers.values {
             observer.brokerSubscriptionChanged(update)
+        }
+    }
+
+    // MARK: Taps
+
+    /// Starts handing `tap` every tick of `instruments`, until ``removeTap(_:)``.
+    public func addTap(_ tap: any TickTap, for instruments: [Instrument]) {
+        self.eventLoop.preconditionInEventLoop()
+        for instrument in Set(instruments) {
+            self.taps[instrument, default: []].append(tap)
+        }
+    }
+
+    /// Stops handing `tap` ticks, for every instrument it was added for.
+    public func removeTap(_ tap: any TickTap) {
+        self.eventLoop.preconditionInEventLoop()
+        for instrument in Array(self.taps.keys) {
+            self.taps[instrument]?.removeAll { $0 === tap }
+            if self.taps[instrument]?.isEmpty == true { self.taps[instrument] = nil }
         }
     }
 
@@ -322,6 +343,7 @@ public final class StreamingHub {
         let now = Int64(truncatingIfNeeded: deadline.uptimeNanoseconds)
         let wallClock = WallClock.epochMilliseconds()
         self.lastTickAt = deadline
+        let receivedAt = self.taps.isEmpty ? 0 : WallClock.epochNanoseconds()
         for var tick in ticks {
             self.counters.ticksReceived += 1
             if let timestamp = tick.timestamp {
@@ -331,6 +353,9 @@ public final class StreamingHub {
             }
             if self.index.brokerMode(for: tick.instrument) != nil {
                 self.latestTicks[tick.instrument] = tick
+            }
+            if !self.taps.isEmpty, let taps = self.taps[tick.instrument] {
+                for tap in taps { tap.tapped(tick, receivedAt: receivedAt) }
             }
             self.deliver(tick, now: now)
         }
@@ -367,6 +392,7 @@ public final class StreamingHub {
         let coalesce = self.configuration.ltpThrottle.nanoseconds > 0
         var ltpDecision: Bool?
         self.index.forEachRecipient(of: tick.instrument, tickMode: tick.mode) { member, mode in
+            guard member.subscriber.takesFrames else { return }
             if mode == .ltp && coalesce {
                 if ltpDecision == nil { ltpDecision = self.offerLTP(tick, now: now) }
                 guard ltpDecision == true else {
@@ -426,7 +452,7 @@ public final class StreamingHub {
         guard due, let tick = pending else { return }
         var frames = TickFrames(tick: tick)
         self.index.forEachRecipient(of: instrument, tickMode: tick.mode) { member, mode in
-            guard mode == .ltp else { return }
+            guard mode == .ltp, member.subscriber.takesFrames else { return }
             let frame = frames.frame(for: .ltp, broker: self.configuration.brokerName, allocator: self.allocator)
             self.send(frame, to: member, instrument: instrument, mode: .ltp)
         }
@@ -550,6 +576,11 @@ private final class HubInbox: FeedEventSink {
     func receiveOrderUpdate(_ message: ByteBuffer) {
         let hub = self.hub
         self.eventLoop.execute { hub.value.publishOrderUpdate(message) }
+    }
+
+    /// Runs after the drain already scheduled, if any: tasks on a loop run in order.
+    func afterPendingTicks(_ body: @escaping @Sendable () -> Void) {
+        self.eventLoop.execute(body)
     }
 
     private func drain() {

@@ -26,7 +26,7 @@ struct OactlCommand: ParsableCommand {
         version: "0.3.0",
         subcommands: [
             Status.self, Subscribe.self, Unsubscribe.self, Connect.self, Disconnect.self, Clients.self, Subscriptions.self,
-            Metrics.self, APIKey.self, Reload.self, Call.self, Events.self,
+            Metrics.self, APIKey.self, Reload.self, Call.self, Events.self, Record.self,
         ]
     )
 
@@ -136,7 +136,7 @@ struct Status: AgentCommand {
         if let attempt = object["reconnect_attempt"]?.intValue, attempt > 0 { feed += ", attempt \(attempt)" }
         if let age = object["last_tick_age_ms"]?.intValue { feed += ", last tick \(Format.age(milliseconds: age)) ago" }
         let clients = object["clients"]?.objectValue
-        var rows = [
+        var rows: [[String]] = [
             [
                 "Agent",
                 "\(object["agent"]?.stringValue ?? "?"), pid \(object["pid"]?.intValue ?? 0), up \(Format.age(milliseconds: (object["uptime_s"]?.intValue ?? 0) * 1000))",
@@ -144,7 +144,6 @@ struct Status: AgentCommand {
             ["Feed", feed],
             ["Clients", "\(clients?["websocket"]?.intValue ?? 0) WebSocket, \(clients?["ipc"]?.intValue ?? 0) local"],
             ["Instruments", "\(object["subscriptions_count"]?.intValue ?? 0) streamed, \(object["subscriptions"]?.intValue ?? 0) subscriptions"],
-            ["Socket", path],
         ]
         if let service = object["service"]?.objectValue {
             var line = service["sockets"] == "systemd" ? "systemd (socket activation)" : "own sockets"
@@ -154,7 +153,27 @@ struct Status: AgentCommand {
         if let pending = object["requires_restart"]?.arrayValue, !pending.isEmpty {
             rows.append(["Restart", "needed for " + pending.compactMap(\.stringValue).joined(separator: ", ")])
         }
+        if let replay = object["replay"]?.objectValue { rows.append(["Replay", Self.replayText(replay)]) }
+        for recording in object["recordings"]?.arrayValue ?? [] {
+            let entry = recording.objectValue ?? JSONObject()
+            rows.append([
+                "Recording",
+                "\(entry["id"]?.stringValue ?? "?"): \(entry["symbols"]?.arrayValue?.count ?? 0) symbols (\(entry["mode"]?.stringValue ?? "?")), \(entry["records"]?.intValue ?? 0) ticks to \(entry["file"]?.stringValue ?? "?")",
+            ])
+        }
+        rows.append(["Socket", path])
         Output.table(rows)
+    }
+
+    /// `record 1200 of 5000 (09:15:02.120Z), speed 10, loop 1, playing`.
+    private static func replayText(_ replay: JSONObject) -> String {
+        var text = "record \(replay["record"]?.intValue ?? 0) of \(replay["records"]?.intValue.map(String.init) ?? "?")"
+        if let recordedAt = replay["recorded_at"]?.stringValue { text += " (recorded \(recordedAt))" }
+        text += ", speed \(replay["speed"]?.stringValue ?? "?")"
+        if replay["loop"]?.boolValue == true { text += ", loops done \(replay["loops_completed"]?.intValue ?? 0)" }
+        text += ", \(replay["state"]?.stringValue ?? "?")"
+        if let error = replay["error"]?.stringValue { text += ": \(error)" }
+        return text
     }
 }
 

@@ -44,6 +44,7 @@ struct Serve: AsyncParsableCommand {
               openalgo-agent serve --port 9000
               OPENALGO_BROKER_SIMULATOR_TICKS_PER_SECOND=50 openalgo-agent
               openalgo-agent serve --broker zmq   # in place of OpenAlgo's WebSocket proxy
+              openalgo-agent serve --broker replay --replay ticks.jsonl --speed 10
 
             Stops cleanly on SIGTERM or SIGINT: clients are closed with code 1001. SIGHUP re-reads \
             the configuration without dropping clients.
@@ -89,6 +90,21 @@ struct Serve: AsyncParsableCommand {
     )
     var noSystemd = false
 
+    @Option(
+        help: ArgumentHelp(
+            "A recording to play (implies --broker replay): a file, or the output path of a day-rotated recording.",
+            valueName: "file"
+        ),
+        completion: .file()
+    )
+    var replay: String?
+
+    @Option(help: ArgumentHelp("Replay speed: 1 (real time, the default), N times, or max.", valueName: "speed"))
+    var speed: String?
+
+    @Flag(help: "Replay the recording again from the start after its end.")
+    var loop = false
+
     func run() async throws {
         let environment = ProcessEnvironment.current()
         let logLevel = LogLevelSwitch(.info)
@@ -104,7 +120,10 @@ struct Serve: AsyncParsableCommand {
             broker: self.broker,
             configurationFile: self.config,
             logLevel: self.logLevel,
-            ipcSocket: self.ipcSocket
+            ipcSocket: self.ipcSocket,
+            replayFile: self.replay.map(Self.absolute),
+            replaySpeed: self.speed,
+            replayLoop: self.loop ? true : nil
         )
         do {
             configuration = try ConfigurationLoader.load(overrides: overrides, environment: environment, logger: bootstrapLogger)
@@ -175,5 +194,12 @@ struct Serve: AsyncParsableCommand {
             )
         }
         return (listeners, ServiceManagerLink(transport: settings.notifies ? notifier : nil, settings: settings, logger: logger))
+    }
+
+    /// A relative `--replay` path made absolute, so that a reload elsewhere reads the same file.
+    private static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let directory = getcwd(nil, 0) else { return path }
+        defer { free(directory) }
+        return String(cString: directory) + "/" + path
     }
 }

@@ -1,5 +1,7 @@
 import Agent
+import Brokers
 import Logging
+import MarketData
 import NIOCore
 import Testing
 
@@ -77,6 +79,50 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("[record] and [brokers.replay]: lists or comma-separated instruments, OPENALGO_RECORD_* and --replay/--speed/--loop")
+    func recordAndReplay() throws {
+        try withTemporaryDirectory { directory in
+            writeFile(
+                directory + "/agent.toml",
+                """
+                [record]
+                instruments = ["NSE:RELIANCE", "nfo:NIFTY28DEC2425000CE"]
+                mode = "depth"
+                directory = "/var/lib/ticks"
+                [brokers.replay]
+                file = "/data/day.jsonl"
+                speed = "max"
+                """
+            )
+            let environment = ["OPENALGO_CONFIG": directory + "/agent.toml", "OPENALGO_BROKER_REPLAY_LOOP": "true"]
+            let fromFile = try ConfigurationLoader.load(environment: environment, logger: self.logger)
+            var expected = RecordConfiguration()
+            expected.instruments = [.init(exchange: "NSE", symbol: "RELIANCE"), .init(exchange: "NFO", symbol: "NIFTY28DEC2425000CE")]
+            expected.mode = .depth
+            expected.output = "/var/lib/ticks/ticks.jsonl"
+            #expect(fromFile.record == expected)
+            #expect(fromFile.brokers["replay"] == .init(["file": "/data/day.jsonl", "speed": "max", "loop": "true"]))
+            #expect(fromFile.broker == "simulator")
+
+            var overridden = environment
+            overridden["OPENALGO_RECORD_INSTRUMENTS"] = "NSE:SBIN, NSE_INDEX:NIFTY"
+            overridden["OPENALGO_RECORD_OUTPUT"] = "/tmp/x.jsonl"
+            let flags = CommandLineOverrides(replayFile: "/data/other.jsonl", replaySpeed: "10", replayLoop: false)
+            let withFlags = try ConfigurationLoader.load(overrides: flags, environment: overridden, logger: self.logger)
+            #expect(withFlags.record?.instruments.map(\.description) == ["NSE:SBIN", "NSE_INDEX:NIFTY"])
+            #expect(withFlags.record?.output == "/tmp/x.jsonl")
+            #expect(withFlags.broker == "replay", "--replay without --broker selects the replay feed")
+            #expect(withFlags.brokerSettings == .init(["file": "/data/other.jsonl", "speed": "10", "loop": "false"]))
+
+            writeFile(directory + "/agent.toml", "[record]\nmode = \"Quote\"\n")
+            #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(environment: environment, logger: self.logger) }
+            writeFile(directory + "/agent.toml", "[record]\ninstruments = \"NSE:SBIN\"\noutput = \"/tmp/t.jsonl\"\ndepth = 7\n")
+            #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(environment: environment, logger: self.logger) }
+            writeFile(directory + "/agent.toml", "[record]\ninstruments = \"RELIANCE\"\noutput = \"/tmp/t.jsonl\"\n")
+            #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(environment: environment, logger: self.logger) }
+        }
+    }
+
     @Test("bad values are reported with their key and source")
     func errors() throws {
         #expect(throws: ConfigurationError("port (from OPENALGO_PORT) must be an integer from 0 to 65535, got 'http'")) {
@@ -89,14 +135,14 @@ struct ConfigurationTests {
         }
         #expect(
             throws: ConfigurationError(
-                "broker (from OPENALGO_BROKER): unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: zerodha, angelone, dhan, simulator, zmq"
+                "broker (from OPENALGO_BROKER): unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: zerodha, angelone, dhan, simulator, replay, zmq"
             )
         ) {
             try ConfigurationLoader.load(environment: ["HOME": "/nonexistent", "OPENALGO_BROKER": "kite"], logger: self.logger)
         }
         #expect(
             throws: ConfigurationError(
-                "broker (from --broker): broker 'fyers' is not available in this build yet; this build supports: zerodha, angelone, dhan, simulator, zmq"
+                "broker (from --broker): broker 'fyers' is not available in this build yet; this build supports: zerodha, angelone, dhan, simulator, replay, zmq"
             )
         ) {
             try ConfigurationLoader.load(overrides: CommandLineOverrides(broker: "Fyers"), environment: ["HOME": "/nonexistent"], logger: self.logger)

@@ -105,13 +105,13 @@ struct BrokerCredentialsAndRegistryTests {
 
     @Test("names and aliases resolve case-insensitively; known but unimplemented brokers say so")
     func registry() throws {
-        #expect(BrokerRegistry.supportedBrokers == ["zerodha", "angelone", "dhan", "simulator", "zmq"])
+        #expect(BrokerRegistry.supportedBrokers == ["zerodha", "angelone", "dhan", "simulator", "replay", "zmq"])
         #expect(BrokerRegistry.knownBrokers == ["zerodha", "angelone", "dhan", "fyers", "upstox", "simulator", "replay", "zmq"])
         #expect(try BrokerRegistry.entry(named: "Angel").name == "angelone")
         #expect(try BrokerRegistry.entry(named: "ANGELONE").name == "angelone")
         #expect(
             throws: BrokerConfigurationError(
-                "broker 'fyers' is not available in this build yet; this build supports: zerodha, angelone, dhan, simulator, zmq"
+                "broker 'fyers' is not available in this build yet; this build supports: zerodha, angelone, dhan, simulator, replay, zmq"
             )
         ) {
             try BrokerRegistry.makeAdapter(

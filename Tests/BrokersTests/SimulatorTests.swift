@@ -118,7 +118,7 @@ struct SimulatorTests {
         #expect(throws: BrokerConfigurationError.self) { try SimulatorConfiguration(BrokerSettings(["ticks_per_second": "0"])) }
         #expect(
             throws: BrokerConfigurationError(
-                "unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: zerodha, angelone, dhan, simulator, zmq"
+                "unknown broker 'kite'; known brokers: zerodha, angelone (angel), dhan, fyers, upstox, simulator, replay, zmq; this build supports: zerodha, angelone, dhan, simulator, replay, zmq"
             )
         ) {
             try BrokerRegistry.makeAdapter(

@@ -167,7 +167,7 @@ extension SocketTests {
                 #expect(resumed["symbol"] == "TCS", "the subscription was replayed to the new feed")
                 let unknown = remoteError { try local.call("ws_connect", params: ["broker": "nosuchbroker"]) }
                 #expect(unknown?.code == -32003, "an unknown broker is refused")
-                #expect(unknown?.message.contains("this build supports: zerodha, angelone, dhan, simulator") == true)
+                #expect(unknown?.message.contains("this build supports: zerodha, angelone, dhan, simulator, replay") == true)
             }
         }
 

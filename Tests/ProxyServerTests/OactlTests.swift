@@ -199,7 +199,7 @@ extension SocketTests {
             let help = try OactlRun(["--experimental-dump-help"], socket: nil)
             let commands = try #require(try JSONParser.parse(help.output).objectValue?["command"]?.objectValue?["subcommands"]?.arrayValue)
             let names = commands.compactMap { $0.objectValue?["commandName"]?.stringValue }.filter { $0 != "help" }
-            #expect(names.count == 12)
+            #expect(names.count == 13)
             let page = try #require(readFile(OactlRun.packageRoot + "/man/oactl.1"))
             for name in names {
                 #expect(page.contains(".It Cm \(name)"), "oactl(1) documents `\(name)`")

@@ -69,7 +69,7 @@ extension SocketTests {
                 try client.send(#"{"action": "get_supported_brokers"}"#)
                 #expect(
                     try client.receiveReplyText()
-                        == #"{"type": "supported_brokers", "status": "success", "brokers": ["zerodha", "angelone", "dhan", "simulator", "zmq"], "count": 5}"#
+                        == #"{"type": "supported_brokers", "status": "success", "brokers": ["zerodha", "angelone", "dhan", "simulator", "replay", "zmq"], "count": 6}"#
                 )
                 try client.send(#"{"action": "ping", "timestamp": 1737345600000, "_pingId": "p1"}"#)
                 let pong = try #require(try client.receiveReply().objectValue)
