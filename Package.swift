@@ -42,7 +42,10 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        // No pkgConfig: libzmq's .pc file adds -isystem flags for its optional dependencies
+        // (krb5, pgm, libxml2), which SwiftPM refuses with a warning on every build; zmq.h is in
+        // /usr/include and the module map links libzmq itself.
+        .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .target(
             name: "ZeroMQ",
             dependencies: ["CZeroMQ", .product(name: "NIOCore", package: "swift-nio")],
