@@ -268,9 +268,18 @@ extension BrokerFeedSuites {
         /// before its connection is up (ZeroMQ's slow joiner); after that it delivers in order.
         static func waitForBus(_ publisher: AdapterPublisher, _ local: IPCClient) throws {
             _ = try local.call("ws_subscribe", params: ["symbols": [["symbol": .string(Self.probeSymbol), "exchange": "NSE"]], "mode": "LTP"])
+            // ZeroMQ drops what a PUB sends before its connection is up: publish until one arrives.
             for _ in 0..<600 {
                 try publisher.publish("NSE_\(Self.probeSymbol)_LTP", #"{"ltp": 1.0}"#)
-                while let message = try local.nextMessage(timeout: .milliseconds(50)) {
+                while true {
+                    let message: IPCMessage?
+                    do {
+                        message = try local.nextMessage(timeout: .milliseconds(50))
+                    } catch {
+                        if error.isTimeout { break }
+                        throw error
+                    }
+                    guard let message else { throw TimedOut(what: "the agent, which closed the local connection") }
                     if case .event("market_data", let params) = message, params.objectValue?["symbol"] == .string(Self.probeSymbol) {
                         return
                     }
