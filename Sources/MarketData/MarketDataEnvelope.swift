@@ -24,31 +24,31 @@ public enum MarketDataEnvelope {
         buffer.writeJSONString(tick.instrument.exchange)
         buffer.writeStaticString(", \"mode\": ")
         buffer.writeJSONInteger(tick.mode.rawValue)
-        writeField(", \"ltp\": ", tick.ltp, &buffer)
-        writeField(", \"ltt\": ", tick.lastTradeTime, &buffer)
-        writeField(", \"timestamp\": ", tick.timestamp, &buffer)
-        writeField(", \"open\": ", tick.open, &buffer)
-        writeField(", \"high\": ", tick.high, &buffer)
-        writeField(", \"low\": ", tick.low, &buffer)
-        writeField(", \"close\": ", tick.close, &buffer)
-        writeField(", \"volume\": ", tick.volume, &buffer)
-        writeField(", \"last_quantity\": ", tick.lastQuantity, &buffer)
-        writeField(", \"last_trade_quantity\": ", tick.lastQuantity, &buffer)
-        writeField(", \"average_price\": ", tick.averagePrice, &buffer)
-        writeField(", \"avg_trade_price\": ", tick.averagePrice, &buffer)
-        writeField(", \"total_buy_quantity\": ", tick.totalBuyQuantity, &buffer)
-        writeField(", \"total_sell_quantity\": ", tick.totalSellQuantity, &buffer)
-        writeField(", \"bid\": ", tick.bid, &buffer)
-        writeField(", \"ask\": ", tick.ask, &buffer)
-        writeField(", \"bid_qty\": ", tick.bidQuantity, &buffer)
-        writeField(", \"ask_qty\": ", tick.askQuantity, &buffer)
-        writeField(", \"oi\": ", tick.openInterest, &buffer)
-        writeField(", \"prev_oi\": ", tick.previousOpenInterest, &buffer)
-        writeField(", \"upper_circuit\": ", tick.upperCircuit, &buffer)
-        writeField(", \"lower_circuit\": ", tick.lowerCircuit, &buffer)
+        buffer.writeJSONMember(", \"ltp\": ", tick.ltp)
+        buffer.writeJSONMember(", \"ltt\": ", tick.lastTradeTime)
+        buffer.writeJSONMember(", \"timestamp\": ", tick.timestamp)
+        buffer.writeJSONMember(", \"open\": ", tick.open)
+        buffer.writeJSONMember(", \"high\": ", tick.high)
+        buffer.writeJSONMember(", \"low\": ", tick.low)
+        buffer.writeJSONMember(", \"close\": ", tick.close)
+        buffer.writeJSONMember(", \"volume\": ", tick.volume)
+        buffer.writeJSONMember(", \"last_quantity\": ", tick.lastQuantity)
+        buffer.writeJSONMember(", \"last_trade_quantity\": ", tick.lastQuantity)
+        buffer.writeJSONMember(", \"average_price\": ", tick.averagePrice)
+        buffer.writeJSONMember(", \"avg_trade_price\": ", tick.averagePrice)
+        buffer.writeJSONMember(", \"total_buy_quantity\": ", tick.totalBuyQuantity)
+        buffer.writeJSONMember(", \"total_sell_quantity\": ", tick.totalSellQuantity)
+        buffer.writeJSONMember(", \"bid\": ", tick.bid)
+        buffer.writeJSONMember(", \"ask\": ", tick.ask)
+        buffer.writeJSONMember(", \"bid_qty\": ", tick.bidQuantity)
+        buffer.writeJSONMember(", \"ask_qty\": ", tick.askQuantity)
+        buffer.writeJSONMember(", \"oi\": ", tick.openInterest)
+        buffer.writeJSONMember(", \"prev_oi\": ", tick.previousOpenInterest)
+        buffer.writeJSONMember(", \"upper_circuit\": ", tick.upperCircuit)
+        buffer.writeJSONMember(", \"lower_circuit\": ", tick.lowerCircuit)
         if tick.mode >= .quote {
-            writeField(", \"change\": ", tick.effectiveChange, &buffer)
-            writeField(", \"change_percent\": ", tick.effectiveChangePercent, &buffer)
+            buffer.writeJSONMember(", \"change\": ", tick.effectiveChange)
+            buffer.writeJSONMember(", \"change_percent\": ", tick.effectiveChangePercent)
         }
         if let depth = tick.depth {
             buffer.writeStaticString(", \"depth\": {\"buy\": ")
@@ -97,20 +97,6 @@ public enum MarketDataEnvelope {
         var data = allocator.buffer(capacity: 512)
         self.writeData(of: tick, into: &data)
         return self.frame(instrument: tick.instrument, outerMode: outerMode, data: data, broker: broker, allocator: allocator)
-    }
-
-    @inline(__always)
-    private static func writeField(_ key: StaticString, _ value: Double?, _ buffer: inout ByteBuffer) {
-        guard let value else { return }
-        buffer.writeStaticString(key)
-        buffer.writeJSONDouble(value)
-    }
-
-    @inline(__always)
-    private static func writeField(_ key: StaticString, _ value: Int64?, _ buffer: inout ByteBuffer) {
-        guard let value else { return }
-        buffer.writeStaticString(key)
-        buffer.writeJSONInteger(value)
     }
 
     private static func writeLevels(_ levels: [DepthLevel], _ buffer: inout ByteBuffer) {

@@ -24,28 +24,28 @@ public enum TickRecordFormat {
         buffer.writeJSONString(tick.instrument.symbol)
         buffer.writeStaticString(",\"mode\":")
         buffer.writeJSONInteger(tick.mode.rawValue)
-        write(",\"ltp\":", tick.ltp, &buffer)
-        write(",\"ltt\":", tick.lastTradeTime, &buffer)
-        write(",\"timestamp\":", tick.timestamp, &buffer)
-        write(",\"open\":", tick.open, &buffer)
-        write(",\"high\":", tick.high, &buffer)
-        write(",\"low\":", tick.low, &buffer)
-        write(",\"close\":", tick.close, &buffer)
-        write(",\"volume\":", tick.volume, &buffer)
-        write(",\"last_quantity\":", tick.lastQuantity, &buffer)
-        write(",\"average_price\":", tick.averagePrice, &buffer)
-        write(",\"total_buy_quantity\":", tick.totalBuyQuantity, &buffer)
-        write(",\"total_sell_quantity\":", tick.totalSellQuantity, &buffer)
-        write(",\"bid\":", tick.bid, &buffer)
-        write(",\"ask\":", tick.ask, &buffer)
-        write(",\"bid_qty\":", tick.bidQuantity, &buffer)
-        write(",\"ask_qty\":", tick.askQuantity, &buffer)
-        write(",\"oi\":", tick.openInterest, &buffer)
-        write(",\"prev_oi\":", tick.previousOpenInterest, &buffer)
-        write(",\"upper_circuit\":", tick.upperCircuit, &buffer)
-        write(",\"lower_circuit\":", tick.lowerCircuit, &buffer)
-        write(",\"change\":", tick.change, &buffer)
-        write(",\"change_percent\":", tick.changePercent, &buffer)
+        buffer.writeJSONMember(",\"ltp\":", tick.ltp)
+        buffer.writeJSONMember(",\"ltt\":", tick.lastTradeTime)
+        buffer.writeJSONMember(",\"timestamp\":", tick.timestamp)
+        buffer.writeJSONMember(",\"open\":", tick.open)
+        buffer.writeJSONMember(",\"high\":", tick.high)
+        buffer.writeJSONMember(",\"low\":", tick.low)
+        buffer.writeJSONMember(",\"close\":", tick.close)
+        buffer.writeJSONMember(",\"volume\":", tick.volume)
+        buffer.writeJSONMember(",\"last_quantity\":", tick.lastQuantity)
+        buffer.writeJSONMember(",\"average_price\":", tick.averagePrice)
+        buffer.writeJSONMember(",\"total_buy_quantity\":", tick.totalBuyQuantity)
+        buffer.writeJSONMember(",\"total_sell_quantity\":", tick.totalSellQuantity)
+        buffer.writeJSONMember(",\"bid\":", tick.bid)
+        buffer.writeJSONMember(",\"ask\":", tick.ask)
+        buffer.writeJSONMember(",\"bid_qty\":", tick.bidQuantity)
+        buffer.writeJSONMember(",\"ask_qty\":", tick.askQuantity)
+        buffer.writeJSONMember(",\"oi\":", tick.openInterest)
+        buffer.writeJSONMember(",\"prev_oi\":", tick.previousOpenInterest)
+        buffer.writeJSONMember(",\"upper_circuit\":", tick.upperCircuit)
+        buffer.writeJSONMember(",\"lower_circuit\":", tick.lowerCircuit)
+        buffer.writeJSONMember(",\"change\":", tick.change)
+        buffer.writeJSONMember(",\"change_percent\":", tick.changePercent)
         if let depth = tick.depth {
             buffer.writeStaticString(",\"depth\":{\"buy\":")
             Self.writeLevels(depth.buy, &buffer)
@@ -97,20 +97,6 @@ public enum TickRecordFormat {
             }
         }
         return TickRecord(receivedAt: receivedAt, tick: tick)
-    }
-
-    @inline(__always)
-    private static func write(_ key: StaticString, _ value: Double?, _ buffer: inout ByteBuffer) {
-        guard let value else { return }
-        buffer.writeStaticString(key)
-        buffer.writeJSONDouble(value)
-    }
-
-    @inline(__always)
-    private static func write(_ key: StaticString, _ value: Int64?, _ buffer: inout ByteBuffer) {
-        guard let value else { return }
-        buffer.writeStaticString(key)
-        buffer.writeJSONInteger(value)
     }
 
     private static func writeLevels(_ levels: [DepthLevel], _ buffer: inout ByteBuffer) {

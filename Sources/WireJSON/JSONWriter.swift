@@ -77,6 +77,23 @@ extension ByteBuffer {
         }
     }
 
+    /// Writes `key` (a literal with its separator, quotes and colon, e.g. `, "ltp": `) and `value`,
+    /// or nothing when the value is absent: the optional members of an object written by hand.
+    @inlinable
+    public mutating func writeJSONMember(_ key: StaticString, _ value: Double?) {
+        guard let value else { return }
+        self.writeStaticString(key)
+        self.writeJSONDouble(value)
+    }
+
+    /// Writes `key` and `value`, or nothing when the value is absent, for integers.
+    @inlinable
+    public mutating func writeJSONMember(_ key: StaticString, _ value: Int64?) {
+        guard let value else { return }
+        self.writeStaticString(key)
+        self.writeJSONInteger(value)
+    }
+
     /// Writes a float as Python's `repr` would (`1424.05`, `1424.0`, `1e-05`).
     ///
     /// Prices are the bulk of market data and nearly all have at most two decimals; those take a

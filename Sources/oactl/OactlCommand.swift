@@ -197,23 +197,7 @@ struct Subscribe: AgentCommand {
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
 
-    @Argument(help: ArgumentHelp("Symbols as EXCHANGE:SYMBOL.", valueName: "symbol"))
-    var symbols: [String] = []
-
-    @Option(name: .customLong("symbols"), help: ArgumentHelp("A comma-separated list, e.g. NSE:RELIANCE,NSE:SBIN.", valueName: "list"))
-    var symbolList: String?
-
-    @Option(help: "One symbol, with --exchange.")
-    var symbol: String?
-
-    @Option(help: "The exchange of --symbol and of bare symbols (NSE, BSE, NFO, NSE_INDEX, ...).")
-    var exchange: String?
-
-    @Option(help: "LTP, Quote or Depth.", completion: .list(["LTP", "Quote", "Depth"]))
-    var mode = "Quote"
-
-    @Option(help: "Book levels in Depth mode: 5, 20, 30 or 50.")
-    var depth = 5
+    @OptionGroup var selection: MarketDataSelection
 
     @Option(help: "Stop after this many market_data messages (0: no limit).")
     var count: Int?
@@ -221,25 +205,11 @@ struct Subscribe: AgentCommand {
     @Option(help: ArgumentHelp("Stop after this long, e.g. 30s, 2m (0: until Ctrl-C).", valueName: "duration"))
     var duration: String?
 
-    private func instruments() throws -> [Instrument] {
-        do {
-            return try InstrumentList.parse(arguments: self.symbols, symbols: self.symbolList, symbol: self.symbol, exchange: self.exchange)
-        } catch {
-            throw ValidationError("invalid symbol: \(error)")
-        }
-    }
-
     @Flag(help: "Print every message from the agent (replies and status events too) as JSON lines.")
     var raw = false
 
     func validate() throws {
-        _ = try self.instruments()
-        do {
-            _ = try ModeArgument.parse(self.mode)
-        } catch {
-            throw ValidationError("--mode: \(error)")
-        }
-        guard [5, 20, 30, 50].contains(self.depth) else { throw ValidationError("--depth must be 5, 20, 30 or 50") }
+        try self.selection.check()
         if let count, count < 0 { throw ValidationError("--count must be 0 (no limit) or more") }
         if let duration {
             do {
@@ -251,15 +221,15 @@ struct Subscribe: AgentCommand {
     }
 
     func run() throws {
-        let instruments = try self.instruments()
-        let mode = try ModeArgument.parse(self.mode)
+        let instruments = try self.selection.instruments()
+        let mode = try self.selection.subscriptionMode()
         let stopAfter = try self.duration.map { try DurationArgument.parse($0) }.flatMap { $0 == .zero ? nil : $0 }
         let limit = self.count.flatMap { $0 == 0 ? nil : $0 }
         let json = self.raw || self.options.wantsJSON
         try self.options.withClient { client in
             Stream.prepareSignals()
             let params: JSONObject = [
-                "symbols": .array(instruments.map(\.json)), "mode": .string(mode.label), "depth": .int(self.depth),
+                "symbols": .array(instruments.map(\.json)), "mode": .string(mode.label), "depth": .int(self.selection.depth),
             ]
             let reply = try client.call(IPCMethod.wsSubscribe.rawValue, params: params)
             if self.raw { Output.line(RPCReply.result(id: .integer(1), reply).compactJSONText) }
@@ -276,7 +246,7 @@ struct Subscribe: AgentCommand {
                 }
             }
             guard accepted > 0 else { throw ExitCode(ExitStatus.agentError) }
-            var view: LiveTable? = json ? nil : LiveTable(board: TickBoard(instruments: instruments, depthLevels: self.depth))
+            var view: LiveTable? = json ? nil : LiveTable(board: TickBoard(instruments: instruments, depthLevels: self.selection.depth))
             let outcome = try Stream.run(client: client, duration: stopAfter) { message in
                 switch message {
                 case .event(let method, let params) where method == IPCEvent.marketData.rawValue:

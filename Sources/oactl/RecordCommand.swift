@@ -31,23 +31,7 @@ struct Record: AgentCommand {
     @OptionGroup var localOptions: GlobalOptions
     @ParentCommand var root: OactlCommand
 
-    @Argument(help: ArgumentHelp("Symbols as EXCHANGE:SYMBOL.", valueName: "symbol"))
-    var symbols: [String] = []
-
-    @Option(name: .customLong("symbols"), help: ArgumentHelp("A comma-separated list, e.g. NSE:RELIANCE,NSE:SBIN.", valueName: "list"))
-    var symbolList: String?
-
-    @Option(help: "One symbol, with --exchange.")
-    var symbol: String?
-
-    @Option(help: "The exchange of --symbol and of bare symbols (NSE, BSE, NFO, NSE_INDEX, ...).")
-    var exchange: String?
-
-    @Option(help: "LTP, Quote or Depth.", completion: .list(["LTP", "Quote", "Depth"]))
-    var mode = "Quote"
-
-    @Option(help: "Book levels in Depth mode: 5, 20, 30 or 50.")
-    var depth = 5
+    @OptionGroup var selection: MarketDataSelection
 
     @Option(
         help: ArgumentHelp("The file to write; the UTC date goes before the extension (ticks-2026-11-27.jsonl).", valueName: "file"),
@@ -64,29 +48,15 @@ struct Record: AgentCommand {
     @Option(help: ArgumentHelp("Stop a recording left running with --keep (its id, e.g. rec-2).", valueName: "id"))
     var stop: String?
 
-    private func instruments() throws -> [Instrument] {
-        do {
-            return try InstrumentList.parse(arguments: self.symbols, symbols: self.symbolList, symbol: self.symbol, exchange: self.exchange)
-        } catch {
-            throw ValidationError("invalid symbol: \(error)")
-        }
-    }
-
     func validate() throws {
         if self.stop != nil {
-            guard self.symbols.isEmpty, self.symbolList == nil, self.symbol == nil, self.output == nil else {
+            guard self.selection.namesNoSymbol, self.output == nil else {
                 throw ValidationError("--stop takes only the recording's id")
             }
             return
         }
-        _ = try self.instruments()
+        try self.selection.check()
         guard self.output != nil else { throw ValidationError("--output FILE is required") }
-        do {
-            _ = try ModeArgument.parse(self.mode)
-        } catch {
-            throw ValidationError("--mode: \(error)")
-        }
-        guard [5, 20, 30, 50].contains(self.depth) else { throw ValidationError("--depth must be 5, 20, 30 or 50") }
         if let duration {
             do {
                 _ = try DurationArgument.parse(duration)
@@ -103,9 +73,9 @@ struct Record: AgentCommand {
             return
         }
         let params: JSONObject = [
-            "symbols": .array(try self.instruments().map(\.json)),
-            "mode": .string(try ModeArgument.parse(self.mode).label),
-            "depth": .int(self.depth),
+            "symbols": .array(try self.selection.instruments().map(\.json)),
+            "mode": .string(try self.selection.subscriptionMode().label),
+            "depth": .int(self.selection.depth),
             "output": .string(Self.absolute(self.output ?? "")),
             "keep": .bool(self.keep),
         ]
@@ -133,7 +103,7 @@ struct Record: AgentCommand {
                 return
             }
             if !self.options.wantsJSON {
-                Output.line("\(id): recording \(accepted) symbols (\(self.mode)) to \(file); Ctrl-C stops")
+                Output.line("\(id): recording \(accepted) symbols (\(self.selection.mode)) to \(file); Ctrl-C stops")
             }
             var progress = RecordingProgressLine(id: id, live: !self.options.wantsJSON)
             let outcome = try Stream.run(client: client, duration: stopAfter) { message in
