@@ -119,9 +119,30 @@ struct ServiceManagerReporterTests {
             }.get()
         }
 
-        func pings(after: Duration) async throws -> Int {
-            try await Task.sleep(for: after)
+        /// Waits until more than `count` pings were sent (a busy machine may delay the timers).
+        func pings(moreThan count: Int, within limit: Duration = .seconds(10)) async throws -> Int {
+            let deadline = ContinuousClock.now + limit
+            while self.transport.pings <= count, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             return self.transport.pings
+        }
+
+        /// The ping count once it has stayed the same for four intervals, or `nil` if it never settles.
+        func settledPings(within limit: Duration = .seconds(10)) async throws -> Int? {
+            let deadline = ContinuousClock.now + limit
+            var last = self.transport.pings
+            var since = ContinuousClock.now
+            while ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                let now = self.transport.pings
+                if now != last {
+                    (last, since) = (now, .now)
+                } else if ContinuousClock.now - since >= .milliseconds(400) {
+                    return now
+                }
+            }
+            return nil
         }
 
         func stop() async throws {
@@ -135,16 +156,16 @@ struct ServiceManagerReporterTests {
     func wedgedFeedLoop() async throws {
         let fixture = try await Fixture()
         #expect(fixture.transport.messages.first?.hasPrefix("READY=1\nSTATUS=test connecting; 0 WebSocket") == true)
-        #expect(try await fixture.pings(after: .milliseconds(500)) >= 3)
+        #expect(try await fixture.pings(moreThan: 2) >= 3)
 
         let release = DispatchSemaphore(value: 0)
         fixture.feedLoop.execute { release.wait() }
-        try await Task.sleep(for: .milliseconds(300))
-        let whileWedged = fixture.transport.pings
-        #expect(try await fixture.pings(after: .milliseconds(600)) == whileWedged)
+        let whileWedged = try #require(try await fixture.settledPings(), "the pings never stopped while the feed loop was wedged")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(fixture.transport.pings == whileWedged)
 
         release.signal()
-        #expect(try await fixture.pings(after: .milliseconds(500)) > whileWedged)
+        #expect(try await fixture.pings(moreThan: whileWedged) > whileWedged)
         try await fixture.stop()
         #expect(fixture.transport.messages.last == "STOPPING=1")
     }
@@ -160,12 +181,16 @@ struct ServiceManagerReporterTests {
                 await withCheckedContinuation { continuation in release.withLockedValue { $0 = continuation } }
             }
         }
-        try await Task.sleep(for: .milliseconds(600))
-        let whileStuck = fixture.transport.pings
-        #expect(try await fixture.pings(after: .milliseconds(500)) == whileStuck)
+        let whileStuck = try #require(try await fixture.settledPings(), "the pings never stopped while a feed command was stuck")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(fixture.transport.pings == whileStuck)
+        #expect(commands.commandRunningSince != nil)
+        while release.withLockedValue({ $0 == nil }) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         release.withLockedValue { $0?.resume() }
         _ = await stuck.value
-        #expect(try await fixture.pings(after: .milliseconds(500)) > whileStuck)
+        #expect(try await fixture.pings(moreThan: whileStuck) > whileStuck)
         commands.finish()
         await runner.value
         try await fixture.stop()
