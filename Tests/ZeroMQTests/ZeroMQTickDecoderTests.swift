@@ -176,6 +176,13 @@ struct ZeroMQTickDecoderTests {
 
     @Test("[brokers.zmq] settings: defaults, values, and errors that name the key")
     func configuration() throws {
+        for (endpoint, exposed) in [
+            ("tcp://127.0.0.1:5555", false), ("tcp://localhost:5555", false), ("tcp://[::1]:5555", false), ("tcp://lo:5555", false),
+            ("ipc:///run/user/1000/openalgo.bus", false), ("tcp://0.0.0.0:5555", true), ("tcp://*:5555", true),
+            ("tcp://192.168.1.5:5555", true), ("tcp://127.0.0.1;192.168.1.5:5555", true), ("tcp://eth0:5555", true),
+        ] {
+            #expect(ZeroMQFeedConfiguration(endpoint: endpoint).isReachableBeyondThisMachine == exposed, "\(endpoint)")
+        }
         let defaults = try ZeroMQFeedConfiguration(BrokerSettings())
         #expect(defaults == ZeroMQFeedConfiguration(endpoint: "tcp://127.0.0.1:5555", socketMode: .bind, brokerName: "zmq"))
         let custom = try ZeroMQFeedConfiguration(

@@ -61,6 +61,11 @@ public final class ZeroMQFeed: BrokerAdapter {
             $0.thread = thread
             $0.stopRequested = false
         }
+        if self.configuration.isReachableBeyondThisMachine {
+            self.logger.warning(
+                "the ZeroMQ endpoint is reachable from other machines and the bus has no authentication: anyone who reaches it can publish prices; keep it on 127.0.0.1"
+            )
+        }
         let ready = self.eventLoop.makePromise(of: Void.self)
         let receiver = Receiver(configuration: self.configuration, sink: sink, state: self.state, logger: self.logger)
         _ = thread.runIfActive(eventLoop: self.eventLoop) { receiver.run(ready: ready) }

@@ -23,6 +23,18 @@ public struct ZeroMQFeedConfiguration: Sendable, Equatable {
         self.brokerName = brokerName
     }
 
+    /// Whether the endpoint can be reached from other machines: a TCP endpoint on an address other
+    /// than loopback. The bus has no authentication, so anyone who reaches it can publish prices
+    /// (OpenAlgo's sample configuration warns against `ZMQ_HOST=0.0.0.0` for the same reason).
+    public var isReachableBeyondThisMachine: Bool {
+        guard self.endpoint.hasPrefix("tcp://") else { return false }
+        var host = self.endpoint.dropFirst("tcp://".count)
+        if let source = host.lastIndex(of: ";") { host = host[host.index(after: source)...] }
+        if let port = host.lastIndex(of: ":") { host = host[..<port] }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return !(host.hasPrefix("127.") || host == "localhost" || host == "::1" || host == "lo")
+    }
+
     /// Reads `endpoint`, `socket_mode` and `broker_name`, with errors that name the key.
     public init(_ settings: BrokerSettings) throws(BrokerConfigurationError) {
         self.init()
