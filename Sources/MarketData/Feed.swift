@@ -71,6 +71,20 @@ public enum WallClock {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
+    /// A feed's epoch timestamp in milliseconds, whatever unit it came in. Brokers send
+    /// milliseconds, OpenAlgo's adapters sometimes seconds, and publishers on the ZeroMQ bus (the
+    /// benchmark's injector among them) nanoseconds; the unit is told apart by magnitude, which
+    /// is unambiguous for any date between 1973 and 5138.
+    @inlinable
+    public static func milliseconds(fromEpochTimestamp timestamp: Int64) -> Int64 {
+        switch timestamp {
+        case 100_000_000_000_000_000...: return timestamp / 1_000_000
+        case 100_000_000_000_000...: return timestamp / 1000
+        case ..<100_000_000_000: return timestamp &* 1000
+        default: return timestamp
+        }
+    }
+
     /// Nanoseconds since the Unix epoch, the unit of a recording's receive times.
     public static func epochNanoseconds() -> Int64 {
         var now = timespec()

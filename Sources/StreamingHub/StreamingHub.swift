@@ -347,7 +347,7 @@ public final class StreamingHub {
         for var tick in ticks {
             self.counters.ticksReceived += 1
             if let timestamp = tick.timestamp {
-                self.counters.feedLatency.record(milliseconds: wallClock - timestamp)
+                self.counters.feedLatency.record(milliseconds: wallClock - WallClock.milliseconds(fromEpochTimestamp: timestamp))
             } else if !tick.hasTimestamp {
                 tick.timestamp = wallClock
             }

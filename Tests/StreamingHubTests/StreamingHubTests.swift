@@ -229,4 +229,28 @@ struct StreamingHubTests {
         #expect(abs((Int64(digits) ?? 0) - now) < 5_000)
         await fixture.finish()
     }
+
+    @Test("feed latency reads a tick's timestamp in seconds, milliseconds, microseconds or nanoseconds")
+    func feedLatencyUnits() async throws {
+        let fixture = try await Fixture()
+        let nowMilliseconds = WallClock.epochMilliseconds()
+        // Each timestamp is about 2 s old; in the wrong unit it would count as 0 or as decades.
+        let timestamps: [Int64] = [
+            nowMilliseconds / 1000 - 2, nowMilliseconds - 2000, (nowMilliseconds - 2000) * 1000, (nowMilliseconds - 2000) * 1_000_000,
+        ]
+        let latency = try await fixture.onLoop { [self] hub in
+            hub.publish(
+                timestamps.map { timestamp in
+                    var tick = self.tick(5, mode: .ltp)
+                    tick.timestamp = timestamp
+                    return tick
+                }
+            )
+            return hub.metrics.feedLatency
+        }
+        #expect(latency.count == 4)
+        #expect(latency.upperBound(quantile: 0) ?? 0 >= 1024, "every sample is about 2 s")
+        #expect(latency.maximumMilliseconds < 10_000, "and none is read in the wrong unit")
+        await fixture.finish()
+    }
 }
