@@ -147,8 +147,13 @@ public enum BrokerWebSocketClient {
                             promise.succeed(connection)
                         case .success(.rejected(let rejection)):
                             rejection.whenSuccess { promise.fail($0) }
-                        case .failure(let error):
-                            promise.fail(channel.isActive ? BrokerWebSocketError.transport(error) : .closedDuringHandshake(url))
+                        case .failure(let error) where channel.isActive:
+                            promise.fail(BrokerWebSocketError.transport(error))
+                        case .failure:
+                            // The connection closed, or never opened (refused): the connect result
+                            // below reports which. Failing here first would call a refused
+                            // connection "closed during the handshake", depending on callback order.
+                            break
                         }
                     }
                     return ()
