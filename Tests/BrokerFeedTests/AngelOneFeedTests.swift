@@ -370,21 +370,14 @@ extension BrokerFeedSuites {
         @Test("a feed token SmartAPI refuses (HTTP 401) fails the feed with SmartAPI's words, and ws_connect says so; good tokens then connect")
         func badCredentials() async throws {
             try await Self.withFeed(["feed_token": "stale-feed-token"], waitForConnected: false) { angel, agent in
-                try await agent.waitForFeed("failed") { if case .failed = $0 { return true } else { return false } }
-                guard case .failed(let reason) = try await agent.feedState() else { return }
+                let reason = try await agent.failureReason()
                 #expect(reason.contains("HTTP 401"))
                 #expect(reason.contains("Invalid Header - Invalid Feed Token"))
                 #expect(!reason.contains("stale-feed-token"), "tokens never appear in messages")
                 #expect(angel.server.snapshot.handshakes.count == 1, "a refused token is not retried")
 
+                let message = try agent.refusedConnectMessage(broker: "angel")
                 let local = try agent.localClient()
-                var refused: IPCClientError?
-                do {
-                    _ = try local.call("ws_connect", params: ["broker": "angel"])
-                } catch let error as IPCClientError {
-                    refused = error
-                }
-                let message = refused?.remoteError?.message ?? ""
                 #expect(message.contains("HTTP 401") && message.contains("Invalid Feed Token"), "ws_connect said: \(message)")
 
                 let connected = try local.call(
@@ -402,7 +395,7 @@ extension BrokerFeedSuites {
             settings["jwt_token"] = nil
             settings["feed_token"] = nil
             try await BrokerFeedAgent.with(broker: "angelone", settings: settings, waitForConnected: false) { agent in
-                try await agent.waitForFeed("failed") { if case .failed = $0 { return true } else { return false } }
+                _ = try await agent.failureReason()
                 let status = try agent.localClient().call("status").objectValue
                 let reason = status?["reason"]?.stringValue ?? ""
                 #expect(reason.contains("angelone credentials are missing jwt_token, feed_token"), "reason: \(reason)")

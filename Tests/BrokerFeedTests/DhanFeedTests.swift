@@ -367,21 +367,14 @@ extension BrokerFeedSuites {
         @Test("an access token Dhan refuses (HTTP 401) fails the feed with Dhan's words, and ws_connect says so; a good token then connects")
         func badCredentials() async throws {
             try await Self.withFeed(["access_token": "expired-token"], waitForConnected: false) { dhan, agent in
-                try await agent.waitForFeed("failed") { if case .failed = $0 { return true } else { return false } }
-                guard case .failed(let reason) = try await agent.feedState() else { return }
+                let reason = try await agent.failureReason()
                 #expect(reason.contains("HTTP 401"))
                 #expect(reason.contains("Client ID or user generated access token is invalid or expired."))
                 #expect(!reason.contains("expired-token"), "the token never appears in messages")
                 #expect(dhan.feed.snapshot.handshakes.count == 1, "a refused token is not retried")
 
+                let message = try agent.refusedConnectMessage(broker: "dhan")
                 let local = try agent.localClient()
-                var refused: IPCClientError?
-                do {
-                    _ = try local.call("ws_connect", params: ["broker": "dhan"])
-                } catch let error as IPCClientError {
-                    refused = error
-                }
-                let message = refused?.remoteError?.message ?? ""
                 #expect(message.contains("HTTP 401") && message.contains("DH-901"), "ws_connect said: \(message)")
 
                 let connected = try local.call(

@@ -220,11 +220,7 @@ extension BrokerFeedSuites {
             let holder = try AdapterPublisher(binding: "tcp://127.0.0.1:*")
             let endpoint = try holder.socket.lastEndpoint()
             try await BrokerFeedAgent.with(broker: "zmq", settings: ["endpoint": endpoint], waitForConnected: false) { agent in
-                try await agent.waitForFeed("failed") {
-                    if case .failed = $0 { return true }
-                    return false
-                }
-                guard case .failed(let reason) = try await agent.feedState() else { return }
+                let reason = try await agent.failureReason()
                 #expect(reason.contains("cannot bind \(endpoint): Address already in use"), "\(reason)")
             }
         }

@@ -316,21 +316,14 @@ extension BrokerFeedSuites {
         )
         func badCredentials() async throws {
             try await Self.withFeed(["access_token": "expired-token"], waitForConnected: false) { kite, agent in
-                try await agent.waitForFeed("failed") { if case .failed = $0 { return true } else { return false } }
-                guard case .failed(let reason) = try await agent.feedState() else { return }
+                let reason = try await agent.failureReason()
                 #expect(reason.contains("HTTP 403"))
                 #expect(reason.contains("Incorrect `api_key` or `access_token`."))
                 #expect(!reason.contains("expired-token"), "the token never appears in messages")
                 #expect(kite.server.snapshot.handshakes.count == 1, "a refused token is not retried")
 
+                let message = try agent.refusedConnectMessage(broker: "zerodha")
                 let local = try agent.localClient()
-                var refused: IPCClientError?
-                do {
-                    _ = try local.call("ws_connect", params: ["broker": "zerodha"])
-                } catch let error as IPCClientError {
-                    refused = error
-                }
-                let message = refused?.remoteError?.message ?? ""
                 #expect(message.contains("HTTP 403") && message.contains("TokenException"), "ws_connect said: \(message)")
 
                 let connected = try local.call(
@@ -348,7 +341,7 @@ extension BrokerFeedSuites {
             settings["api_key"] = nil
             settings["access_token"] = nil
             try await BrokerFeedAgent.with(broker: "zerodha", settings: settings, waitForConnected: false) { agent in
-                try await agent.waitForFeed("failed") { if case .failed = $0 { return true } else { return false } }
+                _ = try await agent.failureReason()
                 let status = try agent.localClient().call("status").objectValue
                 let reason = status?["reason"]?.stringValue ?? ""
                 #expect(reason.contains("zerodha credentials are missing api_key, access_token"), "reason: \(reason)")

@@ -116,8 +116,7 @@ extension BrokerFeedSuites {
         @Test("max_connections above Kite's three is refused with the key named")
         func settingsBeyondKite() async throws {
             try await Kite.withFeed(["max_connections": "4"], waitForConnected: false) { _, agent in
-                try await agent.waitForFeed("failed") { if case .failed = $0 { return true } else { return false } }
-                guard case .failed(let reason) = try await agent.feedState() else { return }
+                let reason = try await agent.failureReason()
                 #expect(reason.contains("[brokers.zerodha] max_connections must be a whole number from 1 to 3"), "reason: \(reason)")
             }
         }

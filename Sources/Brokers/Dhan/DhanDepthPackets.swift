@@ -58,90 +58,42 @@ public enum DhanDepthPacket: Sendable, Hashable {
     case disconnect(exchangeSegment: UInt8, securityID: UInt32, reason: UInt16)
 }
 
-/// One binary frame of the 20-level feed, validated, decoded as it is iterated; packets of unknown
-/// codes are skipped and counted.
-public struct DhanDepthFrame: Sendable, Sequence {
-    public let packetCount: Int
-    public let skippedPacketCount: Int
-    private let buffer: ByteBuffer
-
-    init(buffer: ByteBuffer, packetCount: Int, skippedPacketCount: Int) {
-        self.buffer = buffer
-        self.packetCount = packetCount
-        self.skippedPacketCount = skippedPacketCount
-    }
-
-    public func makeIterator() -> Iterator {
-        Iterator(buffer: self.buffer)
-    }
-
-    public struct Iterator: IteratorProtocol {
-        private let buffer: ByteBuffer
-        private var offset: Int
-
-        init(buffer: ByteBuffer) {
-            self.buffer = buffer
-            self.offset = buffer.readerIndex
-        }
-
-        public mutating func next() -> DhanDepthPacket? {
-            while self.offset < self.buffer.writerIndex {
-                let start = self.offset
-                let length = Int(self.buffer.getInteger(at: start, endianness: .little, as: UInt16.self) ?? 0)
-                self.offset = start + Swift.max(length, DhanDepthDecoder.headerSize)
-                if let packet = DhanDepthDecoder.packet(in: self.buffer, start: start) { return packet }
-            }
-            return nil
-        }
-    }
-}
+/// One validated binary frame of the 20-level feed.
+public typealias DhanDepthFrame = DhanPacketFrame<DhanDepthDecoder>
 
 /// Decodes frames of Dhan's 20-level depth feed (little-endian): a 12-byte header
 /// (`u16 length`, `u8 code` 41 bid / 51 ask, `u8 segment`, `u32 security id`, `u32 sequence`), then
 /// 20 × (`f64 price`, `u32 quantity`, `u32 orders`).
-public enum DhanDepthDecoder {
-    static let headerSize = 12
+public enum DhanDepthDecoder: DhanPacketLayout {
+    public static let frameName = "Dhan depth frame"
+    public static let headerName = "Dhan depth packet header"
+    public static let headerSize = 12
+    public static let codeOffset = 2
+    public static let lengthOffset = 0
     public static let bidCode: UInt8 = 41
     public static let askCode: UInt8 = 51
     public static let disconnectCode: UInt8 = 50
     public static let sidePacketSize = headerSize + DhanDepthSide.levelCount * DhanDepthSide.levelSize
     static let disconnectPacketSize = headerSize + 2
 
+    /// Validates every packet header of the frame and returns its packets for iteration.
     public static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> DhanDepthFrame {
-        let base = frame.readerIndex
-        let available = frame.readableBytes
-        guard available > 0 else { throw .truncated("Dhan depth frame", needed: self.headerSize, available: 0) }
-        var offset = 0
-        var count = 0
-        var skipped = 0
-        while offset < available {
-            guard offset + self.headerSize <= available else {
-                throw .truncated("Dhan depth packet header", needed: self.headerSize, available: available - offset)
-            }
-            let length = Int(frame.getInteger(at: base + offset, endianness: .little, as: UInt16.self) ?? 0)
-            let code = frame.getInteger(at: base + offset + 2, as: UInt8.self) ?? 0
-            let what = "Dhan depth packet with code \(code)"
-            guard length >= self.headerSize else {
-                throw .malformed(what, reason: "length field \(length) is below the 12-byte header")
-            }
-            guard offset + length <= available else { throw .truncated(what, needed: length, available: available - offset) }
-            switch code {
-            case self.bidCode, self.askCode:
-                guard length >= self.sidePacketSize else { throw .truncated(what, needed: self.sidePacketSize, available: length) }
-            case self.disconnectCode:
-                guard length >= self.disconnectPacketSize else {
-                    throw .truncated(what, needed: self.disconnectPacketSize, available: length)
-                }
-            default:
-                skipped += 1
-            }
-            count += 1
-            offset += length
-        }
-        return DhanDepthFrame(buffer: frame, packetCount: count, skippedPacketCount: skipped)
+        try DhanDepthFrame(validating: frame)
     }
 
-    static func packet(in buffer: ByteBuffer, start: Int) -> DhanDepthPacket? {
+    public static func name(code: UInt8) -> String {
+        "Dhan depth packet with code \(code)"
+    }
+
+    public static func requiredSize(code: UInt8) -> Int? {
+        switch code {
+        case self.bidCode, self.askCode: return self.sidePacketSize
+        case self.disconnectCode: return self.disconnectPacketSize
+        default: return nil
+        }
+    }
+
+    public static func packet(in buffer: ByteBuffer, start: Int) -> DhanDepthPacket? {
         let fields = PacketFields(buffer, start: start, endianness: .little)
         let code = fields.u8(2)
         let segment = fields.u8(3)

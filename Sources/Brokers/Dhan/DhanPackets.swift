@@ -129,50 +129,17 @@ public enum DhanPacket: Sendable, Hashable {
     }
 }
 
-/// One binary frame of the 5-level feed, validated, whose packets are decoded as they are iterated.
-///
-/// Packets with a response code this decoder does not know (code 0 acknowledgements among them) are
-/// skipped using their length field and counted in ``skippedPacketCount``.
-public struct DhanFrame: Sendable, Sequence {
-    public let packetCount: Int
-    public let skippedPacketCount: Int
-    private let buffer: ByteBuffer
-
-    init(buffer: ByteBuffer, packetCount: Int, skippedPacketCount: Int) {
-        self.buffer = buffer
-        self.packetCount = packetCount
-        self.skippedPacketCount = skippedPacketCount
-    }
-
-    public func makeIterator() -> Iterator {
-        Iterator(buffer: self.buffer)
-    }
-
-    public struct Iterator: IteratorProtocol {
-        private let buffer: ByteBuffer
-        private var offset: Int
-
-        init(buffer: ByteBuffer) {
-            self.buffer = buffer
-            self.offset = buffer.readerIndex
-        }
-
-        public mutating func next() -> DhanPacket? {
-            while self.offset < self.buffer.writerIndex {
-                let start = self.offset
-                let length = Int(self.buffer.getInteger(at: start + 1, endianness: .little, as: UInt16.self) ?? 0)
-                self.offset = start + Swift.max(length, DhanTickDecoder.headerSize)
-                if let packet = DhanTickDecoder.packet(in: self.buffer, start: start) { return packet }
-            }
-            return nil
-        }
-    }
-}
+/// One validated binary frame of the 5-level feed.
+public typealias DhanFrame = DhanPacketFrame<DhanTickDecoder>
 
 /// Decodes Dhan Live Market Feed v2 binary frames (little-endian, packets back to back, each with
 /// an 8-byte header whose length field counts the whole packet).
-public enum DhanTickDecoder {
-    static let headerSize = 8
+public enum DhanTickDecoder: DhanPacketLayout {
+    public static let frameName = "Dhan frame"
+    public static let headerName = "Dhan packet header"
+    public static let headerSize = 8
+    public static let codeOffset = 0
+    public static let lengthOffset = 1
 
     public enum ResponseCode {
         public static let ticker: UInt8 = 2
@@ -185,7 +152,7 @@ public enum DhanTickDecoder {
     }
 
     /// The size each known response code needs, `nil` for codes that are skipped.
-    static func requiredSize(code: UInt8) -> Int? {
+    public static func requiredSize(code: UInt8) -> Int? {
         switch code {
         case ResponseCode.ticker: return 16
         case ResponseCode.quote: return 50
@@ -198,7 +165,7 @@ public enum DhanTickDecoder {
         }
     }
 
-    static func name(code: UInt8) -> String {
+    public static func name(code: UInt8) -> String {
         switch code {
         case ResponseCode.ticker: return "Dhan ticker packet"
         case ResponseCode.quote: return "Dhan quote packet"
@@ -217,33 +184,7 @@ public enum DhanTickDecoder {
     /// (the rest of the frame could not be found), or a known packet is shorter than its layout.
     /// A longer one is accepted; its extra bytes are ignored.
     public static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> DhanFrame {
-        let base = frame.readerIndex
-        let available = frame.readableBytes
-        guard available > 0 else { throw .truncated("Dhan frame", needed: self.headerSize, available: 0) }
-        var offset = 0
-        var count = 0
-        var skipped = 0
-        while offset < available {
-            guard offset + self.headerSize <= available else {
-                throw .truncated("Dhan packet header", needed: self.headerSize, available: available - offset)
-            }
-            let code = frame.getInteger(at: base + offset, as: UInt8.self) ?? 0
-            let length = Int(frame.getInteger(at: base + offset + 1, endianness: .little, as: UInt16.self) ?? 0)
-            guard length >= self.headerSize else {
-                throw .malformed(self.name(code: code), reason: "length field \(length) is below the 8-byte header")
-            }
-            guard offset + length <= available else {
-                throw .truncated(self.name(code: code), needed: length, available: available - offset)
-            }
-            if let required = self.requiredSize(code: code) {
-                guard length >= required else { throw .truncated(self.name(code: code), needed: required, available: length) }
-            } else {
-                skipped += 1
-            }
-            count += 1
-            offset += length
-        }
-        return DhanFrame(buffer: frame, packetCount: count, skippedPacketCount: skipped)
+        try DhanFrame(validating: frame)
     }
 
     /// What a disconnect packet's reason code means, per Dhan's documentation.
@@ -259,7 +200,7 @@ public enum DhanTickDecoder {
     }
 
     /// Decodes the packet at `start`, whose header and size ``decode(frame:)`` validated.
-    static func packet(in buffer: ByteBuffer, start: Int) -> DhanPacket? {
+    public static func packet(in buffer: ByteBuffer, start: Int) -> DhanPacket? {
         let fields = PacketFields(buffer, start: start, endianness: .little)
         let header = DhanPacketHeader(responseCode: fields.u8(0), exchangeSegment: fields.u8(3), securityID: fields.u32(4))
         switch header.responseCode {

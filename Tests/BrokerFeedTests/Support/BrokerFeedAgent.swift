@@ -99,6 +99,27 @@ struct BrokerFeedAgent {
         }
     }
 
+    /// Waits until the feed has failed and returns its reason.
+    func failureReason() async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            if case .failed(let reason) = try await self.feedState() { return reason }
+            guard ContinuousClock.now < deadline else { throw TimedOut(what: "the feed to fail") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// The error message of a `ws_connect` to `broker` that the agent refuses; empty if it connects.
+    func refusedConnectMessage(broker: String) throws -> String {
+        let client = try self.localClient()
+        do {
+            _ = try client.call("ws_connect", params: ["broker": .string(broker)])
+            return ""
+        } catch {
+            return error.remoteError?.message ?? ""
+        }
+    }
+
     /// A WebSocket client, authenticated unless `authenticate` is false.
     func client(authenticate: Bool = true) throws -> TestWebSocketClient {
         let client = try TestWebSocketClient(port: self.port, timeoutSeconds: 20)
