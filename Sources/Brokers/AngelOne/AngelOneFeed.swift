@@ -109,21 +109,15 @@ public final class AngelOneFeed: BrokerAdapter {
         let baseURL = self.webSocketURL
         let context = self.context
         let configuration = self.configuration
-        let pool = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
-            FeedSupervisor(
-                configuration: configuration,
-                makeRequest: { attempt in
-                    // The tokens are read again before every reconnect: a new session's tokens
-                    // written to the credentials file are picked up without a restart.
-                    // Connections opened later (the pool's extra ones) read them afresh too.
-                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
-                    return try BrokerWebSocketRequest(AngelOneRequest.connection(baseURL: baseURL, credentials: current))
-                },
-                codec: AngelOneFeedCodec(master: master, logger: logger),
-                eventLoop: context.eventLoop,
-                logger: logger
-            )
-        }
+        let pool = FeedConnectionPool(
+            limits: self.limits,
+            context: context,
+            configuration: configuration,
+            credentials: credentials,
+            readCredentials: { context in try Self.credentials(context) },
+            request: { credentials in try BrokerWebSocketRequest(AngelOneRequest.connection(baseURL: baseURL, credentials: credentials)) },
+            codec: { logger in AngelOneFeedCodec(master: master, logger: logger) }
+        )
         let previous = self.state.withLockedValue { state in
             defer {
                 state.pool = pool

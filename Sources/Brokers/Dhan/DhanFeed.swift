@@ -128,19 +128,15 @@ public final class DhanFeed: BrokerAdapter {
         let baseURL = self.webSocketURL
         let context = self.context
         let configuration = self.configuration
-        let feed = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
-            FeedSupervisor(
-                configuration: configuration,
-                makeRequest: { attempt in
-                    // Only the first connect of the first connection uses the credentials just read.
-                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
-                    return try BrokerWebSocketRequest(DhanRequest.connection(baseURL: baseURL, credentials: current))
-                },
-                codec: DhanFeedCodec(master: master, logger: logger),
-                eventLoop: context.eventLoop,
-                logger: logger
-            )
-        }
+        let feed = FeedConnectionPool(
+            limits: self.limits,
+            context: context,
+            configuration: configuration,
+            credentials: credentials,
+            readCredentials: { context in try Self.credentials(context) },
+            request: { credentials in try BrokerWebSocketRequest(DhanRequest.connection(baseURL: baseURL, credentials: credentials)) },
+            codec: { logger in DhanFeedCodec(master: master, logger: logger) }
+        )
         let (previousFeed, previousDepthFeed) = self.state.withLockedValue { state in
             defer { state = State(feed: feed, sink: sink, master: master) }
             return (state.feed, state.depthFeed)

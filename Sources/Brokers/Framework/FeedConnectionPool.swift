@@ -203,3 +203,32 @@ private final class ConnectionSink<Codec: BrokerFeedCodec>: FeedEventSink {
         self.pool?.connectionStateChanged(self.connection, generation: self.generation, to: state)
     }
 }
+
+extension FeedConnectionPool {
+    /// A pool whose connections read the broker's credentials again before every connect, except
+    /// the first connection's first attempt, which uses `credentials` just read by the adapter's
+    /// `connect`: a new day's token written to the credentials file is then picked up on the next
+    /// reconnect, and by connections the pool opens later, without a restart.
+    public convenience init<Credentials: Sendable>(
+        limits: ConnectionPoolLimits,
+        context: BrokerAdapterContext,
+        configuration: FeedSupervisor<Codec>.Configuration,
+        credentials: Credentials,
+        readCredentials: @escaping @Sendable (BrokerAdapterContext) throws -> Credentials,
+        request: @escaping @Sendable (Credentials) throws -> BrokerWebSocketRequest,
+        codec: @escaping @Sendable (Logger) -> sending Codec
+    ) {
+        self.init(limits: limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
+            FeedSupervisor(
+                configuration: configuration,
+                makeRequest: { attempt in
+                    let current = attempt == 0 && connection == 0 ? credentials : try readCredentials(context)
+                    return try request(current)
+                },
+                codec: codec(logger),
+                eventLoop: context.eventLoop,
+                logger: logger
+            )
+        }
+    }
+}

@@ -95,21 +95,15 @@ public final class ZerodhaFeed: BrokerAdapter {
         let baseURL = self.webSocketURL
         let context = self.context
         let configuration = self.configuration
-        let pool = FeedConnectionPool(limits: self.limits, eventLoop: context.eventLoop, logger: context.logger) { connection, logger in
-            FeedSupervisor(
-                configuration: configuration,
-                makeRequest: { attempt in
-                    // The reference re-reads the token before every reconnect: a new day's token
-                    // written to the credentials file is picked up without a restart.
-                    // Connections opened later (the pool's extra ones) read them afresh too.
-                    let current = attempt == 0 && connection == 0 ? credentials : try Self.credentials(context)
-                    return try BrokerWebSocketRequest(ZerodhaRequest.connection(baseURL: baseURL, credentials: current))
-                },
-                codec: ZerodhaFeedCodec(master: master, logger: logger),
-                eventLoop: context.eventLoop,
-                logger: logger
-            )
-        }
+        let pool = FeedConnectionPool(
+            limits: self.limits,
+            context: context,
+            configuration: configuration,
+            credentials: credentials,
+            readCredentials: { context in try Self.credentials(context) },
+            request: { credentials in try BrokerWebSocketRequest(ZerodhaRequest.connection(baseURL: baseURL, credentials: credentials)) },
+            codec: { logger in ZerodhaFeedCodec(master: master, logger: logger) }
+        )
         let previous = self.state.withLockedValue { state in
             defer {
                 state.pool = pool
