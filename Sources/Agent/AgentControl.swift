@@ -138,6 +138,7 @@ final class AgentControl: IPCAgentControl {
             applied.broker = running.broker
             applied.ipcSocketPath = running.ipcSocketPath
             applied.ipcOutboxBudgetBytes = running.ipcOutboxBudgetBytes
+            applied.clientEventLoops = running.clientEventLoops
             running = applied
         }
         self.requiresRestart.withLockedValue { $0 = changes.requiresRestart }
@@ -184,6 +185,7 @@ struct ConfigurationChanges: Equatable {
         compare("broker", old.broker != new.broker, live: false)
         compare("ipc_socket", old.ipcSocketPath != new.ipcSocketPath, live: false)
         compare("ipc_budget_bytes", old.ipcOutboxBudgetBytes != new.ipcOutboxBudgetBytes, live: false)
+        compare("event_loops", old.clientEventLoops != new.clientEventLoops, live: false)
         compare("record", old.record != new.record, live: false)
     }
 }

@@ -10,8 +10,8 @@ import StreamingHub
 import SystemdSupport
 import UnixSignals
 
-/// The running agent: one event loop for the hub and every client connection (WebSocket and
-/// local), one for the feed, and the services (feed, WebSocket server, local socket) under a
+/// The running agent: one event loop for the hub and the local clients, one for the feed, the
+/// client loops WebSocket connections are spread over (`event_loops`), and the services (feed, WebSocket server, local socket) under a
 /// `ServiceGroup` that stops them in reverse order on SIGTERM or SIGINT.
 public final class AgentRuntime: Sendable {
     public let configuration: AgentConfiguration
@@ -22,6 +22,7 @@ public final class AgentRuntime: Sendable {
     public let hub: NIOLoopBound<StreamingHub>
     private let recordings: RecordingController
     private let group: MultiThreadedEventLoopGroup
+    private let clientGroup: MultiThreadedEventLoopGroup
     private let serviceGroup: ServiceGroup
     private let logger: Logger
 
@@ -52,6 +53,8 @@ public final class AgentRuntime: Sendable {
         self.group = group
         let hubLoop = group.next()
         let feedLoop = group.next()
+        let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: configuration.resolvedClientEventLoops)
+        self.clientGroup = clientGroup
         do {
             let brokerName = try BrokerRegistry.supportedName(configuration.broker)
             let commands = FeedCommandQueue()
@@ -68,6 +71,7 @@ public final class AgentRuntime: Sendable {
                 hub: hub,
                 verifier: APIKeyVerifier(apiKey: apiKey.key),
                 logger: logger,
+                clientLoops: clientGroup,
                 inheritedSocket: listeners.webSocket
             )
             if let inherited = listeners.webSocket {
@@ -144,6 +148,7 @@ public final class AgentRuntime: Sendable {
                 )
             )
         } catch {
+            try? await clientGroup.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -161,10 +166,12 @@ public final class AgentRuntime: Sendable {
             try await self.serviceGroup.run()
         } catch {
             await self.recordings.stopAll()
+            try? await self.clientGroup.shutdownGracefully()
             try? await self.group.shutdownGracefully()
             throw error
         }
         await self.recordings.stopAll()
+        try await self.clientGroup.shutdownGracefully()
         try await self.group.shutdownGracefully()
         self.logger.info("agent stopped")
     }

@@ -78,6 +78,19 @@ public enum MarketDataEnvelope {
         allocator: ByteBufferAllocator
     ) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: data.readableBytes + instrument.symbol.utf8.count * 2 + 96)
+        self.writeFrame(instrument: instrument, outerMode: outerMode, data: data, broker: broker, into: &buffer)
+        return buffer
+    }
+
+    /// Appends the frame ``frame(instrument:outerMode:data:broker:allocator:)`` returns to
+    /// `buffer`, for callers that put something in front of it.
+    public static func writeFrame(
+        instrument: Instrument,
+        outerMode: SubscriptionMode,
+        data: ByteBuffer,
+        broker: String,
+        into buffer: inout ByteBuffer
+    ) {
         buffer.writeStaticString("{\"type\": \"market_data\", \"symbol\": ")
         buffer.writeJSONString(instrument.symbol)
         buffer.writeStaticString(", \"exchange\": ")
@@ -89,7 +102,6 @@ public enum MarketDataEnvelope {
         buffer.writeStaticString(", \"broker\": ")
         buffer.writeJSONString(broker)
         buffer.writeInteger(UInt8(ascii: "}"))
-        return buffer
     }
 
     /// Encodes a whole frame for one receiver mode; convenient where only one variant is needed.

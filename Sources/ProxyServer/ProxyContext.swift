@@ -1,37 +1,58 @@
 import Logging
 import MarketData
+import NIOConcurrencyHelpers
 import NIOCore
 import StreamingHub
 import WireJSON
 
-/// What every connection of one server shares: the hub, the settings, the key, and the registry of
-/// open connections. Confined to the hub's event loop, like the connections themselves.
-final class ProxyContext: HubObserver {
-    let hub: StreamingHub
+/// What every connection on one event loop shares: the way to the hub, the settings, the key, and
+/// the registry of that loop's open connections. Confined to its loop, like the connections.
+///
+/// The server keeps one per client loop (see ``ProxyLoops``); the hub's observer events reach
+/// each of them as one task on its loop.
+final class ProxyContext {
+    let hub: HubConnector
+    let eventLoop: any EventLoop
     /// Changed by a configuration reload; connections read it when they need a limit.
     var configuration: ProxyConfiguration
     let verifier: APIKeyVerifier
     let logger: Logger
+    /// Connections served by all loops together, against `max_clients`.
+    private let slots: ConnectionSlots
     private(set) var connections: [SubscriberID: WebSocketConnectionHandler] = [:]
     private(set) var isShuttingDown = false
     private var housekeeping: RepeatedTask?
-    /// Connections refused because `max_clients` were already served.
+    /// Connections this loop refused because `max_clients` were already served.
     private(set) var refusedConnections = 0
 
-    init(hub: StreamingHub, configuration: ProxyConfiguration, verifier: APIKeyVerifier, logger: Logger) {
+    init(
+        hub: HubConnector,
+        eventLoop: any EventLoop,
+        configuration: ProxyConfiguration,
+        verifier: APIKeyVerifier,
+        slots: ConnectionSlots,
+        logger: Logger
+    ) {
         self.hub = hub
+        self.eventLoop = eventLoop
         self.configuration = configuration
         self.verifier = verifier
+        self.slots = slots
         self.logger = logger
     }
 
-    var eventLoop: any EventLoop { self.hub.eventLoop }
-
-    /// Whether another client may be served now.
-    var hasRoom: Bool { !self.isShuttingDown && self.connections.count < self.configuration.maxClients }
-
     func makeSubscriberID() -> SubscriberID {
         self.hub.makeSubscriberID()
+    }
+
+    /// Takes one of the `max_clients` places for a new connection, if one is free; a connection
+    /// that got one gives it back when it closes.
+    func admitConnection() -> Bool {
+        guard !self.isShuttingDown, self.slots.take(limit: self.configuration.maxClients) else {
+            self.refusedConnections += 1
+            return false
+        }
+        return true
     }
 
     func connectionOpened(_ connection: WebSocketConnectionHandler) {
@@ -39,11 +60,9 @@ final class ProxyContext: HubObserver {
     }
 
     func connectionClosed(_ connection: WebSocketConnectionHandler) {
-        self.connections[connection.subscriberID] = nil
-    }
-
-    func connectionRefused() {
-        self.refusedConnections += 1
+        if self.connections.removeValue(forKey: connection.subscriberID) != nil {
+            self.slots.release()
+        }
     }
 
     /// Starts the once-a-second pass that sends keepalive pings and enforces the deadlines.
@@ -83,8 +102,6 @@ final class ProxyContext: HubObserver {
         }
     }
 
-    func brokerSubscriptionChanged(_ update: BrokerSubscriptionUpdate) {}
-
     /// Relays an order update to every connection that sent `subscribe_orders`. The agent serves
     /// one user, so every order update is that user's.
     func orderUpdateReceived(_ message: ByteBuffer) {
@@ -104,12 +121,88 @@ final class ProxyContext: HubObserver {
 
     /// Closes every connection with 1001 and stops housekeeping.
     func shutDown() {
-        self.hub.removeObserver(self)
         self.isShuttingDown = true
         self.housekeeping?.cancel()
         self.housekeeping = nil
         for connection in self.connections.values {
             connection.close(.shuttingDown, graceful: false)
         }
+    }
+}
+
+@available(*, unavailable)
+extension ProxyContext: Sendable {}
+
+/// The `max_clients` places, shared by the connections of every loop.
+final class ConnectionSlots: Sendable {
+    private let taken = NIOLockedValueBox(0)
+
+    init() {}
+
+    /// Takes a place if fewer than `limit` are taken.
+    func take(limit: Int) -> Bool {
+        self.taken.withLockedValue { taken in
+            guard taken < limit else { return false }
+            taken += 1
+            return true
+        }
+    }
+
+    func release() {
+        self.taken.withLockedValue { $0 -= 1 }
+    }
+}
+
+/// The server's contexts, one per client event loop, and the observer on the hub's loop that
+/// passes the hub's events to each of them.
+struct ProxyLoops: Sendable {
+    private let contexts: [NIOLoopBound<ProxyContext>]
+
+    init(_ contexts: [NIOLoopBound<ProxyContext>]) {
+        precondition(!contexts.isEmpty, "the server needs at least one event loop")
+        self.contexts = contexts
+    }
+
+    /// The context of the loop a new connection was placed on.
+    func context(for loop: any EventLoop) -> NIOLoopBound<ProxyContext> {
+        guard let context = self.contexts.first(where: { $0.eventLoop === loop }) else {
+            preconditionFailure("a connection was placed on an event loop the server does not serve")
+        }
+        return context
+    }
+
+    /// Runs `body` on every loop with its context and collects the results.
+    func onEveryLoop<Result: Sendable>(_ body: @escaping @Sendable (ProxyContext) -> Result) async throws -> [Result] {
+        var results: [Result] = []
+        for context in self.contexts {
+            results.append(try await context.eventLoop.submit { body(context.value) }.get())
+        }
+        return results
+    }
+
+    /// Runs `body` on every loop with its context, without waiting.
+    func executeOnEveryLoop(_ body: @escaping @Sendable (ProxyContext) -> Void) {
+        for context in self.contexts {
+            context.eventLoop.execute { body(context.value) }
+        }
+    }
+}
+
+/// Passes the hub's feed-state changes and order updates to every client loop, one task per loop.
+final class ProxyHubObserver: HubObserver {
+    private let loops: ProxyLoops
+
+    init(loops: ProxyLoops) {
+        self.loops = loops
+    }
+
+    func feedStateChanged(_ status: HubStatus) {
+        self.loops.executeOnEveryLoop { $0.feedStateChanged(status) }
+    }
+
+    func brokerSubscriptionChanged(_ update: BrokerSubscriptionUpdate) {}
+
+    func orderUpdateReceived(_ message: ByteBuffer) {
+        self.loops.executeOnEveryLoop { $0.orderUpdateReceived(message) }
     }
 }

@@ -1,5 +1,6 @@
 import Logging
 import MarketData
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOWebSocket
 import OpenAlgoWire
@@ -9,7 +10,8 @@ import WireJSON
 /// One client's WebSocket, after the upgrade: the OpenAlgo protocol, keepalive, deadlines, and the
 /// client's side of the fan-out (a conflating outbox, so one slow reader never slows anyone else).
 ///
-/// Lives on the hub's event loop; the hub calls ``enqueue(_:instrument:mode:)`` directly.
+/// Lives on one of the server's client loops; the hub hands it frames on that loop, and it reaches
+/// the hub through a ``HubConnector``.
 final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscriber {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -26,7 +28,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     private static let maximumDeferredMessages = 64
 
     let subscriberID: SubscriberID
+    let deliveryEventLoop: (any EventLoop)?
     private let proxy: ProxyContext
+    /// Where frames that carry their own header are written, past NIO's frame encoder.
+    private let gateway: PreframedWriteGateway?
+    /// What ``describe()`` reports, readable from the hub's loop.
+    private let gauge = OutboxGauge()
     private var logger: Logger
     private var context: ChannelHandlerContext?
     private var phase = Phase.awaitingAuthentication
@@ -41,20 +48,25 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     private var penaltyUntil: NIODeadline?
     private var deferredMessages: [ByteBuffer] = []
     private let connectedAt = WallClock.epochMilliseconds()
+    /// Set once, before the hub learns of the connection; ``describe()`` reads it from the hub's loop.
     private var peer = "?"
     /// Set by `subscribe_orders`, cleared by `unsubscribe_orders`.
     private var receivesOrderUpdates = false
 
-    init(proxy: ProxyContext) {
+    /// - Parameter gateway: the handler at the front of the pipeline, for writes of shared frames
+    ///   that already carry their header; without it every frame goes through the encoder.
+    init(proxy: ProxyContext, gateway: PreframedWriteGateway? = nil) {
         self.proxy = proxy
+        self.gateway = gateway
+        self.deliveryEventLoop = proxy.eventLoop
         self.subscriberID = proxy.makeSubscriberID()
         self.outbox = ConflatingOutbox(byteBudget: proxy.configuration.outboxBudgetBytes)
         self.logger = proxy.logger
         self.logger[metadataKey: "client"] = "\(self.subscriberID)"
     }
 
-    private var hub: StreamingHub { self.proxy.hub }
-    private var brokerName: String { self.hub.brokerName }
+    private var hub: HubConnector { self.proxy.hub }
+    private var brokerName: String { self.hub.published.brokerName }
 
     /// Whether the client authenticated (so it is affected by a key rotation).
     var isAuthenticated: Bool { self.phase == .authenticated }
@@ -211,7 +223,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
             self.send(
                 ServerMessage.brokerInfo(
                     broker: self.brokerName,
-                    adapterStatus: self.hub.feedState.description,
+                    adapterStatus: self.hub.published.feedState.description,
                     userID: self.proxy.configuration.userID
                 )
             )
@@ -302,22 +314,26 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
             self.sendError(error)
             return
         }
-        let results: [ServerMessage.UnsubscribeResult]
+        let broker = self.brokerName
+        let acknowledge: ([ServerMessage.UnsubscribeResult]) -> Void = { results in
+            self.send(ServerMessage.unsubscribeAck(results: results, broker: broker, requestID: request.requestID))
+        }
         switch request.target {
         case .all:
-            results = self.hub.unsubscribeAll(self).map { .success($0.instrument) }
+            self.hub.unsubscribeAll(self) { removed in acknowledge(removed.map { .success($0.instrument) }) }
         case .entries(let entries):
-            results = entries.map { entry in
+            var subscriptions: [(instrument: Instrument, mode: SubscriptionMode)] = []
+            let results = entries.map { entry -> ServerMessage.UnsubscribeResult in
                 switch entry {
                 case .instrument(let instrument, let mode):
-                    self.hub.unsubscribe(self, from: instrument, mode: mode)
+                    subscriptions.append((instrument, mode))
                     return .success(instrument)
                 case .invalidMode(let symbol, let exchange, let text):
                     return .failure(symbol: symbol, exchange: exchange, message: text)
                 }
             }
+            self.hub.unsubscribe(self, from: subscriptions) { _ in acknowledge(results) }
         }
-        self.send(ServerMessage.unsubscribeAck(results: results, broker: self.brokerName, requestID: request.requestID))
     }
 
     // MARK: Outbound
@@ -337,11 +353,12 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) -> Bool {
         guard let context, self.phase == .authenticated else { return false }
         if self.outbox.isEmpty && context.channel.isWritable {
-            context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+            self.writeMarketData(frame, context: context)
             defer { self.wroteMarketData = true }
             return !self.wroteMarketData
         }
         if self.unwritableSince == nil { self.unwritableSince = .now() }
+        defer { self.gauge.update(from: self.outbox) }
         switch self.outbox.hold(frame, for: ConflatingOutbox.Key(instrument: instrument, mode: mode)) {
         case .held:
             break
@@ -357,13 +374,24 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         return false
     }
 
+    /// Writes one market-data frame without flushing: the shared bytes as they are when they carry
+    /// their header, otherwise through the frame encoder.
+    private func writeMarketData(_ frame: ByteBuffer, context: ChannelHandlerContext) {
+        if let gatewayContext = self.gateway?.context, let framed = PreframedText.frame(of: frame) {
+            gatewayContext.write(NIOAny(framed), promise: nil)
+        } else {
+            context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+        }
+    }
+
     func describe() -> SubscriberDescription {
-        SubscriberDescription(
+        let (queuedBytes, droppedFrames) = self.gauge.values
+        return SubscriberDescription(
             kind: .webSocket,
             peer: self.peer,
             connectedAt: self.connectedAt,
-            queuedBytes: self.outbox.pendingBytes,
-            droppedFrames: self.outbox.conflatedCount
+            queuedBytes: queuedBytes,
+            droppedFrames: droppedFrames
         )
     }
 
@@ -389,9 +417,10 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
         guard let context else { return }
         var wrote = false
         while context.channel.isWritable, let frame = self.outbox.popFirst() {
-            context.write(self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: frame)), promise: nil)
+            self.writeMarketData(frame, context: context)
             wrote = true
         }
+        if wrote { self.gauge.update(from: self.outbox) }
         if wrote { context.flush() }
         if self.outbox.isEmpty && context.channel.isWritable {
             self.unwritableSince = nil
@@ -424,3 +453,35 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
 
 @available(*, unavailable)
 extension WebSocketConnectionHandler: Sendable {}
+
+/// Sits at the front of a WebSocket connection's pipeline, before NIO's frame encoder, so that
+/// market-data frames that already carry their header (``PreframedText``) go to the socket as
+/// they are. Other writes pass through it unchanged.
+final class PreframedWriteGateway: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+
+    private(set) var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+}
+
+@available(*, unavailable)
+extension PreframedWriteGateway: Sendable {}
+
+/// A connection's held market data, as `clients` listings show it: written on the connection's
+/// loop when its outbox changes (only while it is behind), read on the hub's.
+private final class OutboxGauge: Sendable {
+    private let state = NIOLockedValueBox((queuedBytes: 0, droppedFrames: 0))
+
+    var values: (queuedBytes: Int, droppedFrames: Int) { self.state.withLockedValue { $0 } }
+
+    func update(from outbox: ConflatingOutbox) {
+        self.state.withLockedValue { $0 = (outbox.pendingBytes, outbox.conflatedCount) }
+    }
+}

@@ -6,20 +6,31 @@ import NIOWebSocket
 import ServiceLifecycle
 import StreamingHub
 
-/// The OpenAlgo-compatible WebSocket server, as a `Service`: bound by ``bind(configuration:hub:verifier:logger:)``,
+/// The OpenAlgo-compatible WebSocket server, as a `Service`: bound by ``bind(configuration:hub:verifier:logger:clientLoops:inheritedSocket:)``,
 /// served until graceful shutdown, when every client is closed with 1001.
 ///
-/// All connections live on the hub's event loop, so fan-out writes are direct calls. On a
-/// 2-core laptop the other core is left to the feed.
+/// Connections are spread over the client event loops, so that with many clients the writes of
+/// one tick go out on several cores at once; the hub hands each loop its frames in one task per
+/// batch of ticks (see ``StreamingHub``).
 public final class WebSocketServer: Service {
     public let localAddress: SocketAddress
     private let serverChannel: any Channel
-    private let proxy: NIOLoopBound<ProxyContext>
+    private let loops: ProxyLoops
+    private let hub: NIOLoopBound<StreamingHub>
+    private let observer: NIOLoopBound<ProxyHubObserver>
     private let logger: Logger
 
-    private init(serverChannel: any Channel, proxy: NIOLoopBound<ProxyContext>, logger: Logger) throws {
+    private init(
+        serverChannel: any Channel,
+        loops: ProxyLoops,
+        hub: NIOLoopBound<StreamingHub>,
+        observer: NIOLoopBound<ProxyHubObserver>,
+        logger: Logger
+    ) throws {
         self.serverChannel = serverChannel
-        self.proxy = proxy
+        self.hub = hub
+        self.loops = loops
+        self.observer = observer
         self.logger = logger
         guard let address = serverChannel.localAddress else { throw ChannelError.unknownLocalAddress }
         self.localAddress = address
@@ -27,30 +38,48 @@ public final class WebSocketServer: Service {
 
     /// Binds the listening socket on the hub's loop. Port 0 picks a free port (see ``localAddress``).
     ///
-    /// - Parameter inheritedSocket: a listening socket the service manager passed (socket
-    ///   activation), served instead of binding `host:port`, so clients that connected before the
-    ///   agent started are served from its backlog. NIO listens on it again with a backlog of 128;
-    ///   the caller restores the manager's.
+    /// - Parameters:
+    ///   - clientLoops: the loops connections are spread over; by default the hub's loop alone.
+    ///   - inheritedSocket: a listening socket the service manager passed (socket activation),
+    ///     served instead of binding `host:port`, so clients that connected before the agent
+    ///     started are served from its backlog. NIO listens on it again with a backlog of 128;
+    ///     the caller restores the manager's.
     public static func bind(
         configuration: ProxyConfiguration,
         hub: NIOLoopBound<StreamingHub>,
         verifier: APIKeyVerifier,
         logger: Logger,
+        clientLoops: (any EventLoopGroup)? = nil,
         inheritedSocket: NIOBSDSocket.Handle? = nil
     ) async throws -> WebSocketServer {
-        let loop = hub.eventLoop
-        let proxy = try await loop.submit {
-            let context = ProxyContext(
-                hub: hub.value,
-                configuration: configuration,
-                verifier: verifier,
-                logger: logger
+        let hubLoop = hub.eventLoop
+        let childGroup: any EventLoopGroup = clientLoops ?? hubLoop
+        let connector = try await hubLoop.submit { hub.value.connector }.get()
+        let slots = ConnectionSlots()
+        var contexts: [NIOLoopBound<ProxyContext>] = []
+        for loop in childGroup.makeIterator() {
+            contexts.append(
+                try await loop.submit {
+                    let context = ProxyContext(
+                        hub: connector,
+                        eventLoop: loop,
+                        configuration: configuration,
+                        verifier: verifier,
+                        slots: slots,
+                        logger: logger
+                    )
+                    context.startHousekeeping()
+                    return NIOLoopBound(context, eventLoop: loop)
+                }.get()
             )
-            context.startHousekeeping()
-            hub.value.addObserver(context)
-            return NIOLoopBound(context, eventLoop: loop)
+        }
+        let loops = ProxyLoops(contexts)
+        let observer = try await hubLoop.submit {
+            let observer = ProxyHubObserver(loops: loops)
+            hub.value.addObserver(observer)
+            return NIOLoopBound(observer, eventLoop: hubLoop)
         }.get()
-        var bootstrap = ServerBootstrap(group: loop)
+        var bootstrap = ServerBootstrap(group: hubLoop, childGroup: childGroup)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -62,21 +91,28 @@ public final class WebSocketServer: Service {
             bootstrap
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.configureChild(channel, proxy: proxy, configuration: configuration)
+                    try Self.configureChild(channel, proxy: loops.context(for: channel.eventLoop), configuration: configuration)
                 }
             }
         let channel: any Channel
-        if let inheritedSocket {
-            channel = try await bootstrap.withBoundSocket(inheritedSocket).get()
-        } else {
-            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        do {
+            if let inheritedSocket {
+                channel = try await bootstrap.withBoundSocket(inheritedSocket).get()
+            } else {
+                channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+            }
+        } catch {
+            hubLoop.execute { hub.value.removeObserver(observer.value) }
+            loops.executeOnEveryLoop { $0.shutDown() }
+            throw error
         }
-        let server = try WebSocketServer(serverChannel: channel, proxy: proxy, logger: logger)
+        let server = try WebSocketServer(serverChannel: channel, loops: loops, hub: hub, observer: observer, logger: logger)
         logger.info(
             "WebSocket server listening",
             metadata: [
                 "address": "ws://\(server.localAddress.ipAddress ?? configuration.host):\(server.localAddress.port ?? 0)",
                 "socket": "\(inheritedSocket == nil ? "own" : "inherited fd \(inheritedSocket!)")",
+                "event_loops": "\(contexts.count)",
             ]
         )
         return server
@@ -94,8 +130,7 @@ public final class WebSocketServer: Service {
             upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     let context = proxy.value
-                    guard context.hasRoom else {
-                        context.connectionRefused()
+                    guard context.admitConnection() else {
                         context.logger.warning(
                             "refusing client: max_clients reached",
                             metadata: ["max_clients": "\(context.configuration.maxClients)"]
@@ -103,13 +138,15 @@ public final class WebSocketServer: Service {
                         try channel.pipeline.syncOperations.addHandler(TryAgainLaterHandler())
                         return
                     }
+                    let gateway = PreframedWriteGateway()
+                    try channel.pipeline.syncOperations.addHandler(gateway, position: .first)
                     try channel.pipeline.syncOperations.addHandlers(
                         NIOWebSocketFrameAggregator(
                             minNonFinalFragmentSize: 0,
                             maxAccumulatedFrameCount: 1024,
                             maxAccumulatedFrameSize: configuration.maxMessageBytes
                         ),
-                        WebSocketConnectionHandler(proxy: context)
+                        WebSocketConnectionHandler(proxy: context, gateway: gateway)
                     )
                 }
             }
@@ -129,13 +166,16 @@ public final class WebSocketServer: Service {
 
     /// Serves until graceful shutdown (or cancellation), then closes every client with 1001 and stops listening.
     public func run() async throws {
-        let proxy = self.proxy
+        let loops = self.loops
+        let observer = self.observer
         let serverChannel = self.serverChannel
+        let hub = self.hub
         let stop: @Sendable () -> Void = {
-            proxy.eventLoop.execute {
-                proxy.value.shutDown()
+            hub.eventLoop.execute {
+                hub.value.removeObserver(observer.value)
                 serverChannel.close(promise: nil)
             }
+            loops.executeOnEveryLoop { $0.shutDown() }
         }
         try await withTaskCancellationHandler {
             try await withGracefulShutdownHandler {
@@ -153,35 +193,35 @@ public final class WebSocketServer: Service {
     ///
     /// - Returns: how many connections were closed.
     public func rotateAPIKey(to key: String) async throws -> Int {
-        try await self.proxy.eventLoop.submit { [proxy] in
-            proxy.value.verifier.replaceKey(with: key)
-            return proxy.value.closeAuthenticatedConnections()
-        }.get()
+        try await self.loops.onEveryLoop { context in
+            context.verifier.replaceKey(with: key)
+            return context.closeAuthenticatedConnections()
+        }.reduce(0, +)
     }
 
     /// Applies reloaded limits (ping and auth timing, `max_clients`, budgets, `user_id`) to the
     /// running server; the address and socket options keep their startup values.
     public func updateLimits(from configuration: ProxyConfiguration) async throws {
-        try await self.proxy.eventLoop.submit { [proxy] in
+        _ = try await self.loops.onEveryLoop { context in
             var updated = configuration
-            let current = proxy.value.configuration
+            let current = context.configuration
             updated.host = current.host
             updated.port = current.port
             updated.socketSendBufferBytes = current.socketSendBufferBytes
             updated.writeBufferWaterMark = current.writeBufferWaterMark
             updated.maxMessageBytes = current.maxMessageBytes
             updated.supportedBrokers = current.supportedBrokers
-            proxy.value.configuration = updated
-        }.get()
+            context.configuration = updated
+        }
     }
 
     /// Connections currently served; for tests and status.
     public func connectionCount() async throws -> Int {
-        try await self.proxy.eventLoop.submit { [proxy] in proxy.value.connections.count }.get()
+        try await self.loops.onEveryLoop { $0.connections.count }.reduce(0, +)
     }
 
     /// Connections refused because `max_clients` were already served.
     public func refusedConnectionCount() async throws -> Int {
-        try await self.proxy.eventLoop.submit { [proxy] in proxy.value.refusedConnections }.get()
+        try await self.loops.onEveryLoop { $0.refusedConnections }.reduce(0, +)
     }
 }

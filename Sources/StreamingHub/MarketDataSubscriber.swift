@@ -12,9 +12,10 @@ public struct SubscriberID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "client-\(self.rawValue)" }
 }
 
-/// A receiver of market-data frames, driven by the hub on the hub's event loop.
+/// A receiver of market-data frames, driven by the hub.
 ///
-/// The hub calls ``enqueue(_:instrument:mode:)`` for every frame of a batch of ticks, then
+/// A subscriber lives on one event loop, its ``deliveryEventLoop``: the hub's own by default. The
+/// hub calls ``enqueue(_:instrument:mode:)`` for every frame of a batch of ticks, then
 /// ``flushEnqueued()`` once, so a connection does one write system call per batch however many
 /// ticks arrived together. Both must return quickly and never block: a subscriber that cannot
 /// keep up conflates or closes itself, it never slows the hub. Neither may call back into the hub
@@ -22,14 +23,22 @@ public struct SubscriberID: Hashable, Sendable, CustomStringConvertible {
 /// work belongs on the next loop turn.
 public protocol MarketDataSubscriber: AnyObject {
     var subscriberID: SubscriberID { get }
+    /// The loop the subscriber lives on, where it takes its frames; `nil` for the hub's own loop.
+    /// Subscribers elsewhere call the hub through a ``HubConnector``.
+    var deliveryEventLoop: (any EventLoop)? { get }
     /// Takes one encoded `market_data` frame (shared with other subscribers; do not mutate it).
+    ///
+    /// The bytes just before the frame's reader index hold its RFC 6455 text-frame header (see
+    /// ``PreframedText``), so a WebSocket connection sends header and payload as one buffer that
+    /// every client shares, with nothing to allocate or encode per client.
     ///
     /// - Returns: `true` when this frame is the first of the batch that needs ``flushEnqueued()``,
     ///   so the hub keeps a list of subscribers to flush without a set lookup per frame.
     func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) -> Bool
     /// Flushes what ``enqueue(_:instrument:mode:)`` wrote since the last flush.
     func flushEnqueued()
-    /// What `clients` listings show about this subscriber.
+    /// What `clients` listings show about this subscriber. Called on the hub's loop, so a
+    /// subscriber on another loop must answer it without touching its loop-confined state.
     func describe() -> SubscriberDescription
     /// Whether the hub builds frames for it; a subscriber that only holds instruments for a
     /// ``TickTap`` (the recorder) says no and costs the fan-out nothing.
@@ -38,6 +47,7 @@ public protocol MarketDataSubscriber: AnyObject {
 
 extension MarketDataSubscriber {
     public var takesFrames: Bool { true }
+    public var deliveryEventLoop: (any EventLoop)? { nil }
 }
 
 /// Sees every tick the hub receives for the instruments it was added for, at whatever mode the

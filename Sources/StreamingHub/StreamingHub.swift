@@ -20,12 +20,16 @@ public struct HubConfiguration: Sendable {
 /// The heart of the agent: the subscription index, the reference counts that drive the feed, and
 /// the fan-out of every tick to every subscriber.
 ///
-/// The hub is confined to one event loop, the one that also serves the client connections, so
-/// delivering a frame is a plain method call and nothing on the hot path takes a lock. Feeds on
-/// other threads hand ticks over through ``sink``, which batches them into one loop turn; requests
-/// to the feed leave through a ``FeedCommandQueue`` and their answers come back to the loop.
+/// The hub is confined to one event loop. Subscribers on that loop (local clients, recordings) get
+/// their frames by a plain method call. Subscribers on other loops (WebSocket clients, spread over
+/// the cores) are served in per-loop batches: the fan-out collects each loop's frames while it walks
+/// the index and hands every loop one task per batch of ticks, never one per client, so nothing on
+/// the hot path takes a lock. Feeds on other threads hand ticks over through ``makeSink()``, which
+/// batches them into one loop turn; requests to the feed leave through a ``FeedCommandQueue`` and
+/// their answers come back to the loop.
 ///
-/// Every method must be called on ``eventLoop``.
+/// Every method must be called on ``eventLoop``; subscribers on other loops reach it through a
+/// ``HubConnector``.
 public final class StreamingHub {
     public let eventLoop: any EventLoop
     public private(set) var configuration: HubConfiguration
@@ -37,9 +41,15 @@ public final class StreamingHub {
     private var clients: [SubscriberID: ClientState] = [:]
     private var coalescers: [Instrument: CoalescerSlot] = [:]
     private var touched: [any MarketDataSubscriber] = []
+    /// One per event loop other than the hub's that has subscribers, in the order they appeared.
+    private var loopBatches: [LoopBatch] = []
+    /// Counters that subscribers on any loop update without a hop to the hub.
+    let sharedCounters = SharedHubCounters()
+    /// The broker name and feed state, readable from any loop.
+    public let published: PublishedHubState
+    private let subscriberIDs: SubscriberIDGenerator
     private var pendingSubscribes: [UInt64: PendingSubscribe] = [:]
     private var nextRequestNumber: UInt64 = 0
-    private var nextSubscriberNumber: UInt64 = 0
     private var counters = HubMetrics()
     private var observers: [ObjectIdentifier: any HubObserver] = [:]
     private var taps: [Instrument: [any TickTap]] = [:]
@@ -56,6 +66,13 @@ public final class StreamingHub {
         self.configuration = configuration
         self.commands = commands
         self.logger = logger
+        self.published = PublishedHubState(brokerName: configuration.brokerName, feedState: .connecting)
+        self.subscriberIDs = SubscriberIDGenerator()
+    }
+
+    /// How subscribers on any event loop reach this hub.
+    public var connector: HubConnector {
+        HubConnector(hub: NIOLoopBound(self, eventLoop: self.eventLoop), subscriberIDs: self.subscriberIDs)
     }
 
     /// The entry point for feeds: thread-safe, batching ticks into the hub's loop. Call once.
@@ -69,6 +86,7 @@ public final class StreamingHub {
     /// Names another broker in frames and acks, after the feed was switched to it.
     public func setBrokerName(_ name: String) {
         self.configuration.brokerName = name
+        self.published.update(brokerName: name)
     }
 
     /// Changes the LTP coalescing window (a configuration reload); windows in progress are dropped.
@@ -81,6 +99,8 @@ public final class StreamingHub {
     /// A snapshot of the counters.
     public var metrics: HubMetrics {
         var snapshot = self.counters
+        snapshot.framesConflated = self.sharedCounters.framesConflated
+        snapshot.slowConsumersClosed = self.sharedCounters.slowConsumersClosed
         snapshot.subscribers = self.clients.count
         snapshot.instruments = self.index.instrumentCount
         return snapshot
@@ -128,8 +148,7 @@ public final class StreamingHub {
 
     /// A new subscriber id, unique across the WebSocket and local servers.
     public func makeSubscriberID() -> SubscriberID {
-        self.nextSubscriberNumber += 1
-        return SubscriberID(rawValue: self.nextSubscriberNumber)
+        self.subscriberIDs.next()
     }
 
     /// What the feed streams, instrument by instrument, with subscriber counts per mode.
@@ -188,7 +207,20 @@ public final class StreamingHub {
     /// Makes `subscriber` known to the hub. Subscriptions of an unregistered subscriber are refused.
     public func register(_ subscriber: any MarketDataSubscriber) {
         self.eventLoop.preconditionInEventLoop()
-        self.clients[subscriber.subscriberID] = ClientState(subscriber: subscriber)
+        self.clients[subscriber.subscriberID] = ClientState(subscriber: subscriber, loopBatch: self.loopBatchIndex(for: subscriber))
+    }
+
+    /// Which of ``loopBatches`` serves `subscriber`, or `nil` for a subscriber on the hub's loop.
+    private func loopBatchIndex(for subscriber: any MarketDataSubscriber) -> Int? {
+        guard let loop = subscriber.deliveryEventLoop, loop !== self.eventLoop else { return nil }
+        if let index = self.loopBatches.firstIndex(where: { $0.eventLoop === loop }) { return index }
+        self.loopBatches.append(LoopBatch(eventLoop: loop))
+        return self.loopBatches.count - 1
+    }
+
+    /// The subscriber as the index stores it, if it is registered.
+    private func member(_ subscriber: any MarketDataSubscriber) -> Member? {
+        self.clients[subscriber.subscriberID].map { Member(subscriber, loopBatch: $0.loopBatch) }
     }
 
     /// Forgets `subscriber` and releases all its subscriptions (a disconnect).
@@ -210,8 +242,7 @@ public final class StreamingHub {
         completion: @escaping ([SubscribeOutcome]) -> Void
     ) {
         self.eventLoop.preconditionInEventLoop()
-        let member = Member(subscriber)
-        guard self.clients[member.id] != nil else {
+        guard let member = self.member(subscriber) else {
             completion(instruments.map { _ in .refused(message: "Subscription failed") })
             return
         }
@@ -283,7 +314,7 @@ public final class StreamingHub {
     @discardableResult
     public func unsubscribe(_ subscriber: any MarketDataSubscriber, from instrument: Instrument, mode: SubscriptionMode) -> Bool {
         self.eventLoop.preconditionInEventLoop()
-        let member = Member(subscriber)
+        guard let member = self.member(subscriber) else { return false }
         let (removed, change) = self.index.remove(member, instrument, mode)
         self.clients[member.id]?.subscriptions.remove(SubscriptionKey(instrument: instrument, mode: mode))
         self.apply(change, to: instrument)
@@ -293,8 +324,8 @@ public final class StreamingHub {
     /// Removes every subscription of `subscriber`; returns them in the order they were made.
     public func unsubscribeAll(_ subscriber: any MarketDataSubscriber) -> [(instrument: Instrument, mode: SubscriptionMode)] {
         self.eventLoop.preconditionInEventLoop()
-        let member = Member(subscriber)
-        guard let state = self.clients[member.id] else { return [] }
+        guard let state = self.clients[subscriber.subscriberID] else { return [] }
+        let member = Member(subscriber, loopBatch: state.loopBatch)
         self.clients[member.id]?.subscriptions.removeAll()
         for key in state.subscriptions {
             self.apply(self.index.remove(member, key.instrument, key.mode).change, to: key.instrument)
@@ -326,12 +357,12 @@ public final class StreamingHub {
 
     /// A connection dropped frames in favour of newer ones.
     public func recordConflated(_ count: Int) {
-        self.counters.framesConflated += UInt64(count)
+        self.sharedCounters.recordConflated(count)
     }
 
     /// A connection was closed for being too slow.
     public func recordSlowConsumerClosed() {
-        self.counters.slowConsumersClosed += 1
+        self.sharedCounters.recordSlowConsumerClosed()
     }
 
     // MARK: Fan-out
@@ -375,6 +406,7 @@ public final class StreamingHub {
         guard state != self.feedState else { return }
         self.logger.info("feed state changed", metadata: ["broker": "\(self.configuration.brokerName)", "state": "\(state)"])
         self.feedState = state
+        self.published.update(feedState: state)
         switch state {
         case .disconnected: self.latestTicks.removeAll()
         case .reconnecting: self.counters.feedReconnects += 1
@@ -406,17 +438,26 @@ public final class StreamingHub {
     }
 
     private func send(_ frame: ByteBuffer, to member: Member, instrument: Instrument, mode: SubscriptionMode) {
-        if member.subscriber.enqueue(frame, instrument: instrument, mode: mode) {
+        self.counters.framesDelivered += 1
+        if let batch = member.loopBatch {
+            self.loopBatches[batch].frames.append(LoopDelivery.Frame(frame: frame, subscriber: member.subscriber, instrument: instrument, mode: mode))
+        } else if member.subscriber.enqueue(frame, instrument: instrument, mode: mode) {
             self.touched.append(member.subscriber)
         }
-        self.counters.framesDelivered += 1
     }
 
+    /// Flushes the subscribers on the hub's loop, then hands each other loop its frames of this
+    /// batch in one task.
     private func flushTouched() {
         for subscriber in self.touched {
             subscriber.flushEnqueued()
         }
         self.touched.removeAll(keepingCapacity: true)
+        for index in self.loopBatches.indices where !self.loopBatches[index].frames.isEmpty {
+            let delivery = LoopDelivery(frames: self.loopBatches[index].frames)
+            self.loopBatches[index].frames.removeAll(keepingCapacity: true)
+            self.loopBatches[index].eventLoop.execute { delivery.deliver() }
+        }
     }
 
     /// Whether LTP subscribers get this tick now; if not, it is held and a flush is scheduled.
@@ -467,10 +508,13 @@ extension StreamingHub: Sendable {}
 private struct Member: Hashable {
     let id: SubscriberID
     let subscriber: any MarketDataSubscriber
+    /// The subscriber's entry in the hub's loop batches; `nil` when it lives on the hub's loop.
+    let loopBatch: Int?
 
-    init(_ subscriber: any MarketDataSubscriber) {
+    init(_ subscriber: any MarketDataSubscriber, loopBatch: Int?) {
         self.id = subscriber.subscriberID
         self.subscriber = subscriber
+        self.loopBatch = loopBatch
     }
 
     static func == (lhs: Member, rhs: Member) -> Bool { lhs.id == rhs.id }
@@ -484,7 +528,40 @@ private struct SubscriptionKey: Hashable {
 
 private struct ClientState {
     let subscriber: any MarketDataSubscriber
+    let loopBatch: Int?
     var subscriptions: OrderedSet<SubscriptionKey> = []
+}
+
+/// The frames of the current batch of ticks for the subscribers of one event loop.
+private struct LoopBatch {
+    let eventLoop: any EventLoop
+    var frames: [LoopDelivery.Frame] = []
+}
+
+/// One loop's share of a batch of ticks, delivered on that loop: every frame enqueued, then each
+/// subscriber that took one flushed once.
+///
+/// `@unchecked Sendable`: the subscribers travel to the loop they live on and are touched only
+/// there; the frames are shared read-only, and `ByteBuffer` counts its references atomically.
+private struct LoopDelivery: @unchecked Sendable {
+    struct Frame {
+        let frame: ByteBuffer
+        let subscriber: any MarketDataSubscriber
+        let instrument: Instrument
+        let mode: SubscriptionMode
+    }
+
+    let frames: [Frame]
+
+    func deliver() {
+        var touched: [any MarketDataSubscriber] = []
+        for item in self.frames where item.subscriber.enqueue(item.frame, instrument: item.instrument, mode: item.mode) {
+            touched.append(item.subscriber)
+        }
+        for subscriber in touched {
+            subscriber.flushEnqueued()
+        }
+    }
 }
 
 private struct CoalescerSlot {
@@ -501,8 +578,9 @@ private struct PendingSubscribe {
     let completion: ([SubscribeOutcome]) -> Void
 }
 
-/// The frames of one tick: its `data` encoded once, and one envelope per receiver mode, built the
-/// first time a receiver at that mode needs it and then shared by all of them.
+/// The frames of one tick: its `data` encoded once, and one envelope per receiver mode (with its
+/// WebSocket header in front, see ``PreframedText``), built the first time a receiver at that mode
+/// needs it and then shared by all of them.
 private struct TickFrames {
     let tick: Tick
     private var data: ByteBuffer?
@@ -525,13 +603,11 @@ private struct TickFrames {
             MarketDataEnvelope.writeData(of: self.tick, into: &buffer)
             self.data = buffer
         }
-        let frame = MarketDataEnvelope.frame(
-            instrument: self.tick.instrument,
-            outerMode: mode,
-            data: self.data!,
-            broker: broker,
-            allocator: allocator
-        )
+        let data = self.data!
+        var frame = allocator.buffer(capacity: PreframedText.headroom + data.readableBytes + self.tick.instrument.symbol.utf8.count * 2 + 96)
+        PreframedText.reserveHeadroom(in: &frame)
+        MarketDataEnvelope.writeFrame(instrument: self.tick.instrument, outerMode: mode, data: data, broker: broker, into: &frame)
+        PreframedText.writeHeader(into: &frame)
         switch mode {
         case .ltp: self.ltpFrame = frame
         case .quote: self.quoteFrame = frame

@@ -19,7 +19,9 @@ struct ConnectionHandlerTests {
         let channel: EmbeddedChannel
         let proxy: ProxyContext
 
-        init(_ configure: (inout ProxyConfiguration) -> Void = { _ in }) throws {
+        /// - Parameter gateway: puts the gateway and NIO's frame encoder in front of the handler, as
+        ///   the server does; outbound data is then bytes, not frames.
+        init(gateway: PreframedWriteGateway? = nil, _ configure: (inout ProxyConfiguration) -> Void = { _ in }) throws {
             self.hub = StreamingHub(
                 eventLoop: self.loop,
                 configuration: HubConfiguration(brokerName: "test"),
@@ -29,16 +31,31 @@ struct ConnectionHandlerTests {
             var configuration = ProxyConfiguration()
             configure(&configuration)
             let proxy = ProxyContext(
-                hub: self.hub,
+                hub: self.hub.connector,
+                eventLoop: self.loop,
                 configuration: configuration,
                 verifier: APIKeyVerifier(apiKey: "key"),
+                slots: ConnectionSlots(),
                 logger: Logger(label: "test")
             )
             self.proxy = proxy
-            self.hub.addObserver(proxy)
-            self.handler = WebSocketConnectionHandler(proxy: proxy)
-            self.channel = EmbeddedChannel(handler: self.handler, loop: self.loop)
+            self.hub.addObserver(ProxyHubObserver(loops: ProxyLoops([NIOLoopBound(proxy, eventLoop: self.loop)])))
+            self.handler = WebSocketConnectionHandler(proxy: proxy, gateway: gateway)
+            self.channel = EmbeddedChannel(loop: self.loop)
+            if let gateway {
+                try self.channel.pipeline.syncOperations.addHandlers(gateway, WebSocketFrameEncoder())
+            }
+            try self.channel.pipeline.syncOperations.addHandler(self.handler)
             try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 8765)).wait()
+        }
+
+        /// The bytes written to the socket since the last call (with a frame encoder in the pipeline).
+        func written() throws -> [UInt8] {
+            var bytes: [UInt8] = []
+            while let buffer = try self.channel.readOutbound(as: ByteBuffer.self) {
+                bytes += Array(buffer.readableBytesView)
+            }
+            return bytes
         }
 
         func send(_ text: String) throws {
@@ -174,5 +191,29 @@ struct ConnectionHandlerTests {
         try fixture.channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: data))
         #expect(try fixture.next()?.code == 1001)
         #expect(!fixture.channel.isActive)
+    }
+
+    @Test("a frame the hub built goes to the socket as the shared bytes, in order with frames the encoder frames")
+    func preframedWrites() throws {
+        let fixture = try Fixture(gateway: PreframedWriteGateway())
+        try fixture.send(#"{"action": "authenticate", "api_key": "key"}"#)
+        let auth = try fixture.written()
+        #expect(auth.first == 0x81)
+        #expect(String(decoding: auth, as: UTF8.self).contains(#"{"type": "auth", "status": "success""#))
+
+        var shared = ByteBufferAllocator().buffer(capacity: 64)
+        PreframedText.reserveHeadroom(in: &shared)
+        shared.writeString(#"{"ltp": 1}"#)
+        PreframedText.writeHeader(into: &shared)
+        let sbin = Instrument(exchange: "NSE", symbol: "SBIN")
+        fixture.handler.enqueue(shared, instrument: sbin, mode: .ltp)
+        fixture.handler.enqueue(ByteBuffer(string: "plain"), instrument: Instrument(exchange: "NSE", symbol: "INFY"), mode: .ltp)
+        fixture.handler.enqueue(shared, instrument: sbin, mode: .ltp)
+        #expect(try fixture.written().isEmpty, "nothing before the flush")
+        fixture.handler.flushEnqueued()
+
+        let sharedBytes = [0x81, 10] + Array(#"{"ltp": 1}"#.utf8)
+        #expect(try fixture.written() == sharedBytes + [0x81, 5] + Array("plain".utf8) + sharedBytes)
+        #expect(shared.readableBytes == 10, "the shared frame itself is unchanged")
     }
 }

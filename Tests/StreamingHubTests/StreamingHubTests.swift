@@ -192,6 +192,86 @@ struct StreamingHubTests {
         await fixture.finish()
     }
 
+    /// A subscriber on a loop of its own, as a WebSocket connection is: it reaches the hub through
+    /// the connector and records on which loop each call came.
+    final class RemoteSubscriber: MarketDataSubscriber {
+        let subscriberID: SubscriberID
+        let deliveryEventLoop: (any EventLoop)?
+        var frames: [ByteBuffer] = []
+        var flushes = 0
+        var callsOffLoop = 0
+        private var flushPending = false
+
+        init(_ id: SubscriberID, loop: any EventLoop) {
+            self.subscriberID = id
+            self.deliveryEventLoop = loop
+        }
+
+        func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) -> Bool {
+            if !self.deliveryEventLoop!.inEventLoop { self.callsOffLoop += 1 }
+            self.frames.append(frame)
+            defer { self.flushPending = true }
+            return !self.flushPending
+        }
+
+        func flushEnqueued() {
+            if !self.deliveryEventLoop!.inEventLoop { self.callsOffLoop += 1 }
+            self.flushPending = false
+            self.flushes += 1
+        }
+
+        func describe() -> SubscriberDescription {
+            SubscriberDescription(kind: .webSocket, peer: "remote", connectedAt: 0, queuedBytes: 0, droppedFrames: 0)
+        }
+    }
+
+    @Test("a subscriber on another loop gets the shared frames on its loop, flushed once per batch, after its ack")
+    func subscriberOnAnotherLoop() async throws {
+        let fixture = try await Fixture()
+        let remoteGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let remoteLoop = remoteGroup.next()
+        let connector = try await fixture.onLoop { $0.connector }
+        let local = try await fixture.makeSubscriber(1)
+        _ = try await fixture.subscribe(local, [self.sbin], .quote)
+        let remote = try await remoteLoop.submit {
+            NIOLoopBound(RemoteSubscriber(SubscriberID(rawValue: 100), loop: remoteLoop), eventLoop: remoteLoop)
+        }.get()
+        let acknowledged = remoteLoop.makePromise(of: (outcomes: [SubscribeOutcome], onLoop: Bool, framesBefore: Int).self)
+        remoteLoop.execute {
+            connector.register(remote.value)
+            connector.subscribe(remote.value, to: [self.sbin], mode: .quote, depth: 5) { outcomes in
+                acknowledged.succeed((outcomes, remoteLoop.inEventLoop, remote.value.frames.count))
+            }
+        }
+        let ack = try await acknowledged.futureResult.get()
+        #expect(ack.outcomes == [.subscribed(actualDepth: nil)] && ack.onLoop && ack.framesBefore == 0)
+
+        let localFrames = try await fixture.onLoop { hub in
+            hub.publish([self.tick(10), self.tick(11)])
+            hub.publish([self.tick(12)])
+            return local.value.frames.map(\.text)
+        }
+        var received: (frames: [ByteBuffer], flushes: Int, offLoop: Int) = ([], 0, 0)
+        for _ in 0..<200 {
+            received = try await remoteLoop.submit { (remote.value.frames, remote.value.flushes, remote.value.callsOffLoop) }.get()
+            if received.frames.count == 3 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(received.frames.map { String(buffer: $0) } == localFrames)
+        #expect(received.flushes == 2, "one flush per batch of ticks")
+        #expect(received.offLoop == 0, "delivered on the subscriber's own loop")
+        #expect(received.frames.allSatisfy { PreframedText.frame(of: $0) != nil }, "each frame carries its WebSocket header")
+
+        let removed = remoteLoop.makePromise(of: Int.self)
+        remoteLoop.execute {
+            connector.unsubscribeAll(remote.value) { removed.succeed($0.count) }
+        }
+        #expect(try await removed.futureResult.get() == 1)
+        #expect(try await fixture.onLoop { $0.metrics.framesDelivered } == 6)
+        try await remoteGroup.shutdownGracefully()
+        await fixture.finish()
+    }
+
     @Test("LTP coalescing delivers the latest price at the end of the window; Quote is never throttled")
     func coalescingKeepsLatest() async throws {
         let fixture = try await Fixture(throttle: .milliseconds(50))
