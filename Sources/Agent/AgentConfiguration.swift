@@ -23,10 +23,11 @@ public struct AgentConfiguration: Sendable {
     public var ipcSocketPath: String
     /// Market data held for a local client that is not reading (`ipc_budget_bytes`), before it gets `closing`.
     public var ipcOutboxBudgetBytes = 4 << 20
-    /// Event loops WebSocket connections are spread over (`event_loops`); 0 means one per core.
+    /// Event loops WebSocket connections are spread over (`event_loops`), the hub's included; 0
+    /// means one per core.
     public var clientEventLoops = 0
 
-    /// The number of client event loops to start: ``clientEventLoops``, or one per core.
+    /// The number of event loops for WebSocket connections: ``clientEventLoops``, or one per core.
     public var resolvedClientEventLoops: Int {
         self.clientEventLoops > 0 ? self.clientEventLoops : System.coreCount
     }

@@ -10,8 +10,9 @@ import StreamingHub
 import SystemdSupport
 import UnixSignals
 
-/// The running agent: one event loop for the hub and the local clients, one for the feed, the
-/// client loops WebSocket connections are spread over (`event_loops`), and the services (feed, WebSocket server, local socket) under a
+/// The running agent: one event loop for the hub, the local clients and the first share of
+/// WebSocket connections, one for the feed, one more for each further share (`event_loops`), and
+/// the services (feed, WebSocket server, local socket) under a
 /// `ServiceGroup` that stops them in reverse order on SIGTERM or SIGINT.
 public final class AgentRuntime: Sendable {
     public let configuration: AgentConfiguration
@@ -21,8 +22,9 @@ public final class AgentRuntime: Sendable {
     public let ipcServer: IPCServer
     public let hub: NIOLoopBound<StreamingHub>
     private let recordings: RecordingController
+    /// The hub's loop and the further loops WebSocket connections are spread over.
     private let group: MultiThreadedEventLoopGroup
-    private let clientGroup: MultiThreadedEventLoopGroup
+    private let feedGroup: MultiThreadedEventLoopGroup
     private let serviceGroup: ServiceGroup
     private let logger: Logger
 
@@ -49,12 +51,12 @@ public final class AgentRuntime: Sendable {
     ) async throws {
         self.configuration = configuration
         self.logger = logger
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.resolvedClientEventLoops)
+        let feedGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
+        self.feedGroup = feedGroup
         let hubLoop = group.next()
-        let feedLoop = group.next()
-        let clientGroup = MultiThreadedEventLoopGroup(numberOfThreads: configuration.resolvedClientEventLoops)
-        self.clientGroup = clientGroup
+        let feedLoop = feedGroup.next()
         do {
             let brokerName = try BrokerRegistry.supportedName(configuration.broker)
             let commands = FeedCommandQueue()
@@ -71,7 +73,7 @@ public final class AgentRuntime: Sendable {
                 hub: hub,
                 verifier: APIKeyVerifier(apiKey: apiKey.key),
                 logger: logger,
-                clientLoops: clientGroup,
+                clientLoops: group,
                 inheritedSocket: listeners.webSocket
             )
             if let inherited = listeners.webSocket {
@@ -148,7 +150,7 @@ public final class AgentRuntime: Sendable {
                 )
             )
         } catch {
-            try? await clientGroup.shutdownGracefully()
+            try? await feedGroup.shutdownGracefully()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -166,12 +168,12 @@ public final class AgentRuntime: Sendable {
             try await self.serviceGroup.run()
         } catch {
             await self.recordings.stopAll()
-            try? await self.clientGroup.shutdownGracefully()
+            try? await self.feedGroup.shutdownGracefully()
             try? await self.group.shutdownGracefully()
             throw error
         }
         await self.recordings.stopAll()
-        try await self.clientGroup.shutdownGracefully()
+        try await self.feedGroup.shutdownGracefully()
         try await self.group.shutdownGracefully()
         self.logger.info("agent stopped")
     }
