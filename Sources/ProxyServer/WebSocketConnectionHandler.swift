@@ -39,6 +39,9 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     private var phase = Phase.awaitingAuthentication
     private var outbox: ConflatingOutbox
     private var wroteMarketData = false
+    /// The channel's writability, kept from `channelWritabilityChanged` (NIO reports a change
+    /// during the write that causes it), so the fan-out does not ask the channel for every frame.
+    private var isChannelWritable = true
     private var unwritableSince: NIODeadline?
     private var lastPingSent = NIODeadline.now()
     private var pingOutstandingSince: NIODeadline?
@@ -75,6 +78,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.isChannelWritable = context.channel.isWritable
         self.peer = context.channel.remoteAddress.map { "\($0)" } ?? "?"
         self.proxy.connectionOpened(self)
         self.hub.register(self)
@@ -151,7 +155,8 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        self.isChannelWritable = context.channel.isWritable
+        if self.isChannelWritable {
             self.drainOutbox()
         } else if self.unwritableSince == nil {
             self.unwritableSince = .now()
@@ -352,7 +357,7 @@ final class WebSocketConnectionHandler: ChannelInboundHandler, MarketDataSubscri
     @discardableResult
     func enqueue(_ frame: ByteBuffer, instrument: Instrument, mode: SubscriptionMode) -> Bool {
         guard let context, self.phase == .authenticated else { return false }
-        if self.outbox.isEmpty && context.channel.isWritable {
+        if self.outbox.isEmpty && self.isChannelWritable {
             self.writeMarketData(frame, context: context)
             defer { self.wroteMarketData = true }
             return !self.wroteMarketData
