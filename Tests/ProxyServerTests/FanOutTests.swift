@@ -61,6 +61,38 @@ extension SocketTests {
             }
         }
 
+        @Test("clients spread over three event loops get the same ticks in the same order; no data follows an unsubscribe ack")
+        func clientsOnSeveralLoops() async throws {
+            let configuration = TestAgent.configuration {
+                $0.clientEventLoops = 3
+                $0.ltpThrottle = .zero
+                $0.brokers["simulator"] = .init(["ticks_per_second": "50", "seed": "11"])
+            }
+            try await TestAgent.with(configuration) { agent in
+                let clients = try (0..<6).map { _ in try agent.client() }
+                for client in clients {
+                    try client.send(#"{"action": "subscribe", "symbols": \#(Self.sbin), "mode": 2}"#)
+                    #expect(try client.receiveReply().objectValue?["status"] == "success")
+                }
+                let first = try (0..<40).map { _ in try clients[0].receiveMarketData()["data"]?.jsonText ?? "" }
+                for client in clients.dropFirst() {
+                    let frames = try (0..<20).map { _ in try client.receiveMarketData()["data"]?.jsonText ?? "" }
+                    let start = try #require(first.firstIndex(of: frames[0]), "every client sees the ticks the first one sees")
+                    let overlap = min(frames.count, first.count - start)
+                    #expect(Array(first[start..<(start + overlap)]) == Array(frames.prefix(overlap)), "same ticks, same order")
+                }
+
+                let leaving = clients[4]
+                try leaving.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "SBIN", "exchange": "NSE", "mode": 2}]}"#)
+                #expect(try leaving.receiveReply().objectValue?["type"] == "unsubscribe")
+                try leaving.send(#"{"action": "subscribe", "symbols": [{"symbol": "INFY", "exchange": "NSE"}], "mode": 2}"#)
+                _ = try leaving.receiveReply()
+                let after = try (0..<20).map { _ in try leaving.receiveMarketData()["symbol"] }
+                #expect(after.allSatisfy { $0 == "INFY" }, "no SBIN frame after its unsubscribe was acknowledged")
+                #expect(try await agent.runtime.webSocketServer.connectionCount() == 6)
+            }
+        }
+
         @Test("LTP subscribers get about one frame per coalescing window per symbol")
         func ltpCoalescing() async throws {
             try await TestAgent.with(
