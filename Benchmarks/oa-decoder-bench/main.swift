@@ -95,6 +95,7 @@ func dhanFrame() -> ByteBuffer {
 
 struct Result {
     var broker: String
+    var mode: String
     var packets: Int
     var seconds: Double
     var allocations: Int
@@ -103,28 +104,46 @@ struct Result {
     var allocationsPerPacket: Double { Double(self.allocations) / Double(self.packets) }
 }
 
-func measure(_ broker: String, frames: Int, _ body: () throws -> Int) rethrows -> Result {
+/// `oa-decoder-bench [CASE [FRAMES]]`: only the cases whose name contains CASE (`zmq-depth`), each
+/// with FRAMES frames instead of its default, so that callgrind can count one case's instructions.
+let caseFilter = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : ""
+let framesOverride = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) : nil
+
+func measure(_ broker: String, mode: String = "depth", frames: Int, _ body: () throws -> Int) rethrows -> Result? {
+    guard caseFilter.isEmpty || broker.contains(caseFilter) else { return nil }
+    let frames = framesOverride ?? frames
     _ = try body()  // warm up
     let allocationsBefore = oa_allocation_count()
     let start = now()
     var packets = 0
     for _ in 0..<frames { packets += try body() }
     let seconds = now() - start
-    return Result(broker: broker, packets: packets, seconds: seconds, allocations: Int(oa_allocation_count() - allocationsBefore))
+    return Result(broker: broker, mode: mode, packets: packets, seconds: seconds, allocations: Int(oa_allocation_count() - allocationsBefore))
 }
 
-/// A Depth message as OpenAlgo's Angel adapter publishes it on the ZeroMQ bus (`json.dumps` of its
-/// normalised dict, five levels a side), for the `zmq` feed.
-func zeroMQDepthMessage() -> (topic: ByteBuffer, body: ByteBuffer) {
+/// Messages as OpenAlgo's Angel adapter publishes them on the ZeroMQ bus (`json.dumps` of its
+/// normalised dict), for the `zmq` feed: an LTP body, a Quote body (as `zmq-ingest.py` sends) and
+/// a Depth body of about 850 bytes with five levels a side.
+func zeroMQMessages() -> [(mode: String, topic: ByteBuffer, body: ByteBuffer)] {
     func levels(_ base: Double, _ step: Double) -> String {
         (0..<5).map { #"{"price": \#(base + step * Double($0)), "quantity": \#(50 * ($0 + 1)), "orders": \#($0 + 2)}"# }.joined(separator: ", ")
     }
-    let body = """
+    let ltp = #"{"ltp": 1424.05, "ltt": 1746171226000, "symbol": "RELIANCE", "exchange": "NSE", "mode": 1, "timestamp": 1795737969836}"#
+    let quote = """
+        {"ltp": 1424.05, "ltt": 1746171226000, "volume": 100000, "open": 1415.0, "high": 1432.5, "low": 1408.0, "close": 1418.0, \
+        "last_quantity": 50, "average_price": 1420.12, "total_buy_quantity": 5000, "total_sell_quantity": 7000, "symbol": "RELIANCE", \
+        "exchange": "NSE", "mode": 2, "timestamp": 1795737969836}
+        """
+    let depth = """
         {"ltp": 1424.05, "ltt": 1746171226000, "volume": 100000, "open": 1415.0, "high": 1432.5, "low": 1408.0, "close": 1418.0, \
         "last_quantity": 50, "oi": 0, "upper_circuit": 1560.0, "lower_circuit": 1276.0, "depth": {"buy": [\(levels(1423.9, -0.05))], \
         "sell": [\(levels(1424.1, 0.05))]}, "symbol": "RELIANCE", "exchange": "NSE", "mode": 3, "timestamp": 1795737969836}
         """
-    return (ByteBuffer(string: "NSE_RELIANCE_DEPTH"), ByteBuffer(string: body))
+    return [
+        ("ltp", ByteBuffer(string: "NSE_RELIANCE_LTP"), ByteBuffer(string: ltp)),
+        ("quote", ByteBuffer(string: "NSE_RELIANCE_QUOTE"), ByteBuffer(string: quote)),
+        ("depth", ByteBuffer(string: "NSE_RELIANCE_DEPTH"), ByteBuffer(string: depth)),
+    ]
 }
 
 let instrument = Instrument(exchange: "NSE", symbol: "RELIANCE")
@@ -132,9 +151,8 @@ var checksum = 0.0
 let kite = zerodhaFrame()
 let angel = angelFrame()
 let dhan = dhanFrame()
-let zeroMQ = zeroMQDepthMessage()
 
-let results = try [
+let results = try ([
     measure("zerodha", frames: 200_000) {
         var count = 0
         for packet in try ZerodhaTickDecoder.decode(frame: kite) {
@@ -156,23 +174,25 @@ let results = try [
         }
         return count
     },
-    measure("zmq", frames: 200_000) {
-        guard case .tick(let tick) = ZeroMQBusDecoder.decode(topic: zeroMQ.topic, body: zeroMQ.body) else { return 0 }
-        checksum += tick.ltp ?? 0
-        return 1
-    },
 ]
+    + zeroMQMessages().map { message in
+        measure("zmq-\(message.mode)", mode: message.mode, frames: 200_000) {
+            guard case .tick(let tick) = ZeroMQBusDecoder.decode(topic: message.topic, body: message.body) else { return 0 }
+            checksum += tick.ltp ?? 0
+            return 1
+        }
+    }).compactMap { $0 }
 
 for result in results {
     print(
-        "{\"broker\": \"\(result.broker)\", \"mode\": \"depth\", \"packets\": \(result.packets), \"seconds\": \(result.seconds), "
+        "{\"broker\": \"\(result.broker)\", \"mode\": \"\(result.mode)\", \"packets\": \(result.packets), \"seconds\": \(result.seconds), "
             + "\"packets_per_second\": \(Int(result.packetsPerSecond)), \"allocations_per_packet\": \(result.allocationsPerPacket)}"
     )
 }
 print("")
-print("broker    packets     packets/s   ns/packet  allocations/packet")
+print("broker     packets     packets/s   ns/packet  allocations/packet")
 for result in results {
-    let name = result.broker + String(repeating: " ", count: max(0, 8 - result.broker.count))
+    let name = result.broker + String(repeating: " ", count: max(0, 9 - result.broker.count))
     print("\(name)  \(result.packets)  \(Int(result.packetsPerSecond))  \(Int(1e9 / result.packetsPerSecond))  \(result.allocationsPerPacket)")
 }
 print("(checksum \(checksum))")
