@@ -152,29 +152,30 @@ let kite = zerodhaFrame()
 let angel = angelFrame()
 let dhan = dhanFrame()
 
-let results = try ([
-    measure("zerodha", frames: 200_000) {
-        var count = 0
-        for packet in try ZerodhaTickDecoder.decode(frame: kite) {
-            checksum += ZerodhaTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0).ltp ?? 0
-            count += 1
-        }
-        return count
-    },
-    measure("angel", frames: 2_000_000) {
-        let packet = try AngelOneTickDecoder.decode(frame: angel)
-        checksum += AngelOneTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0).ltp ?? 0
-        return 1
-    },
-    measure("dhan", frames: 200_000) {
-        var count = 0
-        for packet in try DhanTickDecoder.decode(frame: dhan) {
-            checksum += DhanTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0)?.ltp ?? 0
-            count += 1
-        }
-        return count
-    },
-]
+let results = try
+    ([
+        measure("zerodha", frames: 200_000) {
+            var count = 0
+            for packet in try ZerodhaTickDecoder.decode(frame: kite) {
+                checksum += ZerodhaTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0).ltp ?? 0
+                count += 1
+            }
+            return count
+        },
+        measure("angel", frames: 2_000_000) {
+            let packet = try AngelOneTickDecoder.decode(frame: angel)
+            checksum += AngelOneTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0).ltp ?? 0
+            return 1
+        },
+        measure("dhan", frames: 200_000) {
+            var count = 0
+            for packet in try DhanTickDecoder.decode(frame: dhan) {
+                checksum += DhanTickNormalizer.tick(from: packet, instrument: instrument, mode: .depth, receivedAt: 0)?.ltp ?? 0
+                count += 1
+            }
+            return count
+        },
+    ]
     + zeroMQMessages().map { message in
         measure("zmq-\(message.mode)", mode: message.mode, frames: 200_000) {
             guard case .tick(let tick) = ZeroMQBusDecoder.decode(topic: message.topic, body: message.body) else { return 0 }
