@@ -42,9 +42,10 @@ struct AdapterTickBodyScanner {
     /// Longest number literal converted on the stack; longer ones go through `Double(String)`.
     private static let longestStackLiteral = 64
 
-    /// Levels of one side of a book read onto the stack, so that the side's array is allocated once
-    /// at its size; a longer side grows an array.
-    private static let levelsOnStack = 64
+    /// Levels of one side of a book read onto the stack (960 bytes: Swift keeps temporary
+    /// allocations of up to 1 KiB on the stack), so that the side's array is allocated once at its
+    /// size; a longer side grows an array.
+    private static let levelsOnStack = 40
 
     private let bytes: UnsafeRawBufferPointer
     private let base: UnsafePointer<UInt8>
