@@ -28,17 +28,6 @@ struct AdapterTickBodyScanner {
         case double(Double)
     }
 
-    /// Exact powers of ten: a decimal with at most 2^53 as significand and such a power as scale
-    /// converts with one correctly rounded multiplication or division (Clinger's fast path).
-    private static let exactPowersOfTen: [Double] = (0...22).map { exponent in
-        (0..<exponent).reduce(1.0) { power, _ in power * 10 }
-    }
-
-    /// `10^k` for the exact division of a significand by a power of ten.
-    private static let powersOfTen: [UInt64] = (0...19).map { exponent in
-        (0..<exponent).reduce(1) { power, _ in power * 10 }
-    }
-
     /// Longest number literal converted on the stack; longer ones go through `Double(String)`.
     private static let longestStackLiteral = 64
 
@@ -382,7 +371,7 @@ struct AdapterTickBodyScanner {
         if !truncated, significand <= 1 << 53, (-22...22).contains(exponent) {
             let scaled = Double(significand)
             value =
-                exponent >= 0 ? scaled * Self.exactPowersOfTen[exponent] : scaled / Self.exactPowersOfTen[-exponent]
+                exponent >= 0 ? scaled * Self.exactPowerOfTen(exponent) : scaled / Self.exactPowerOfTen(-exponent)
         } else if !truncated, (-19 ... -1).contains(exponent), let quotient = Self.quotient(significand, dividedByTenToThe: -exponent) {
             value = quotient
         } else {
@@ -399,7 +388,7 @@ struct AdapterTickBodyScanner {
     /// or 64 bits by one 128-by-64-bit division, rounded to 53 bits with the remainder as sticky
     /// bit. `nil` when the result would not be a normal double.
     private static func quotient(_ significand: UInt64, dividedByTenToThe exponent: Int) -> Double? {
-        let divisor = Self.powersOfTen[exponent]
+        let divisor = Self.integerPowerOfTen(exponent)
         let leadingZeros = significand.leadingZeroBitCount
         let normalized = significand << leadingZeros
         // Shifting by one bit less than the divisor has keeps the quotient within 64 bits.
@@ -420,6 +409,45 @@ struct AdapterTickBodyScanner {
         }
         let value = Double(sign: .plus, exponent: binaryExponent, significand: Double(mantissa))
         return value.isNormal ? value : nil
+    }
+
+    /// `10^exponent` for `0...22`, the powers of ten a double holds exactly: a decimal with at most
+    /// 2^53 as significand and such a power as scale converts with one correctly rounded
+    /// multiplication or division (Clinger's fast path). A switch of constants, which compiles to
+    /// a table lookup without the reference counting of a static array.
+    private static func exactPowerOfTen(_ exponent: Int) -> Double {
+        switch exponent {
+        case 0: 1
+        case 1: 1e1
+        case 2: 1e2
+        case 3: 1e3
+        case 4: 1e4
+        case 5: 1e5
+        case 6: 1e6
+        case 7: 1e7
+        case 8: 1e8
+        case 9: 1e9
+        case 10: 1e10
+        case 11: 1e11
+        case 12: 1e12
+        case 13: 1e13
+        case 14: 1e14
+        case 15: 1e15
+        case 16: 1e16
+        case 17: 1e17
+        case 18: 1e18
+        case 19: 1e19
+        case 20: 1e20
+        case 21: 1e21
+        default: 1e22
+        }
+    }
+
+    /// `10^exponent` for `1...19`, the powers of ten a `UInt64` holds.
+    private static func integerPowerOfTen(_ exponent: Int) -> UInt64 {
+        var power: UInt64 = 10
+        for _ in 1..<exponent { power &*= 10 }
+        return power
     }
 
     /// The correctly rounded double of a literal the fast path cannot convert exactly: `strtod` on
@@ -444,23 +472,31 @@ struct AdapterTickBodyScanner {
 
     // MARK: Bytes
 
-    private var current: UInt8? { self.index < self.bytes.count ? self.base[self.index] : nil }
+    private var current: UInt8? {
+        @inline(__always) get { self.index < self.bytes.count ? self.base[self.index] : nil }
+    }
 
+    @inline(__always)
     private static func isDigit(_ byte: UInt8) -> Bool {
         byte &- UInt8(ascii: "0") < 10
     }
 
+    @inline(__always)
     private mutating func consume(_ byte: UInt8) throws(Declined) {
         guard self.current == byte else { throw Declined() }
         self.index += 1
     }
 
+    /// JSON's whitespace; `json.dumps` writes one space after `,` and `:`, compact JSON none.
+    @inline(__always)
     private mutating func skipWhitespace() {
-        while self.index < self.bytes.count {
-            switch self.base[self.index] {
-            case 0x20, 0x0A, 0x0D, 0x09: self.index += 1
-            default: return
-            }
+        let count = self.bytes.count
+        var position = self.index
+        while position < count {
+            let byte = self.base[position]
+            guard byte <= 0x20, byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { break }
+            position += 1
         }
+        self.index = position
     }
 }

@@ -257,7 +257,7 @@ struct AdapterTickAssembly {
 
     /// The tick, once every key was taken: change fields are written (or derived) only for Quote and
     /// Depth ticks, and a field written under two spellings must not repeat a spelling that did not fit.
-    consuming func finish() -> Tick {
+    mutating func finish() -> Tick {
         if let field = self.changes.0 { self.finishChange(field) }
         if let field = self.changes.1 { self.finishChange(field) }
         if self.tick.lastQuantity != nil {
