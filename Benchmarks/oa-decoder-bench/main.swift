@@ -2,6 +2,7 @@ import Brokers
 import CAllocationCounter
 import MarketData
 import NIOCore
+import ZeroMQ
 
 #if canImport(Glibc)
 import Glibc
@@ -146,6 +147,43 @@ func zeroMQMessages() -> [(mode: String, topic: ByteBuffer, body: ByteBuffer)] {
     ]
 }
 
+/// The `zmq` feed's thread for one message: the Quote message received from a SUB socket into the
+/// reused `ZeroMQMessage` and decoded, as `ZeroMQFeed` does. A PUB socket sends it on the same
+/// thread over `inproc`, so the figures include libzmq's send and its one allocation (the copy of a
+/// body longer than 33 bytes into a message).
+@MainActor
+func measureZeroMQSocket(frames: Int) throws -> Result? {
+    guard caseFilter.isEmpty || "zmq-socket".contains(caseFilter) else { return nil }
+    let quote = zeroMQMessages()[1]
+    let context = try ZeroMQContext()
+    let publisher = try ZeroMQSocket(context: context, kind: .publisher)
+    let subscriber = try ZeroMQSocket(context: context, kind: .subscriber)
+    defer {
+        publisher.close()
+        subscriber.close()
+    }
+    try publisher.setLinger(milliseconds: 0)
+    try subscriber.setLinger(milliseconds: 0)
+    try subscriber.subscribe()
+    try publisher.bind("inproc://oa-decoder-bench")
+    try subscriber.connect("inproc://oa-decoder-bench")
+    let sent = [Array(quote.topic.readableBytesView), Array(quote.body.readableBytesView)]
+    var message = ZeroMQMessage()
+    var decoder = ZeroMQBusDecoder()
+    // The subscription reaches the PUB socket with its next send; until then it drops messages.
+    var received = false
+    while !received {
+        try publisher.send(sent)
+        received = try subscriber.receive(into: &message, wait: false)
+    }
+    return try measure("zmq-socket", mode: "quote", frames: frames) {
+        try publisher.send(sent)
+        guard try subscriber.receive(into: &message, wait: false), case .tick(let tick) = decoder.decode(message) else { return 0 }
+        checksum += tick.ltp ?? 0
+        return 1
+    }
+}
+
 let instrument = Instrument(exchange: "NSE", symbol: "RELIANCE")
 var checksum = 0.0
 let kite = zerodhaFrame()
@@ -182,7 +220,7 @@ let results = try
             checksum += tick.ltp ?? 0
             return 1
         }
-    }).compactMap { $0 }
+    } + [try measureZeroMQSocket(frames: 200_000)]).compactMap { $0 }
 
 for result in results {
     print(
