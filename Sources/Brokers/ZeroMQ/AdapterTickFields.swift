@@ -10,7 +10,7 @@ import Darwin
 /// A key of an adapter's tick body that the agent models, so that the generic path (a parsed
 /// ``JSONObject``) and ``AdapterTickBodyScanner`` (the body's bytes) recognise the same keys and
 /// send them to the same ``Tick`` fields.
-enum AdapterTickKey: UInt8, CaseIterable {
+enum AdapterTickKey: UInt8 {
     case symbol, exchange, mode
     case ltp, ltt, timestamp, open, high, low, close, volume
     case lastQuantity, lastTradeQuantity, averagePrice, avgTradePrice, totalBuyQuantity, totalSellQuantity
