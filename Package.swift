@@ -191,7 +191,7 @@ let package = Package(
         .target(name: "CAllocationCounter", path: "Benchmarks/CAllocationCounter"),
         .executableTarget(
             name: "oa-decoder-bench",
-            dependencies: ["Brokers", "MarketData", "CAllocationCounter", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Brokers", "MarketData", "ZeroMQ", "CAllocationCounter", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/oa-decoder-bench",
             swiftSettings: strictSettings
         ),

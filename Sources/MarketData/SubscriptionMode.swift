@@ -61,6 +61,38 @@ public enum SubscriptionMode: UInt8, Sendable, Hashable, Comparable, CaseIterabl
     }
 }
 
+extension SubscriptionMode {
+    /// ``init(label:)`` for a label in UTF-8 bytes, without making a string of an ASCII label: the
+    /// ZeroMQ bus names a mode in every message's topic.
+    public init?(labelUTF8 label: UnsafeRawBufferPointer) {
+        guard label.allSatisfy({ $0 < 0x80 }) else {
+            guard let text = String(validating: label, as: UTF8.self) else { return nil }
+            self.init(label: text)
+            return
+        }
+        // ASCII whitespace as Unicode's White_Space has it: tab to carriage return, and space.
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+        guard let first = label.firstIndex(where: { !isWhitespace($0) }), let last = label.lastIndex(where: { !isWhitespace($0) })
+        else { return nil }
+        let trimmed = UnsafeRawBufferPointer(rebasing: label[first...last])
+        func names(_ word: StaticString) -> Bool {
+            trimmed.count == word.utf8CodeUnitCount
+                && zip(trimmed, UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)).allSatisfy { byte, letter in
+                    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) ? byte - 0x20 == letter : byte == letter
+                }
+        }
+        if names("LTP") {
+            self = .ltp
+        } else if names("QUOTE") {
+            self = .quote
+        } else if names("DEPTH") {
+            self = .depth
+        } else {
+            return nil
+        }
+    }
+}
+
 /// A mode the reference would refuse, with the reference's message.
 public struct InvalidModeError: Error, Sendable, Equatable {
     public var message: String

@@ -33,6 +33,21 @@ public struct JSONParser {
     public static func parse(_ text: String) throws(JSONParseError) -> JSONValue {
         try self.parse(ByteBuffer(string: text))
     }
+
+    /// Parses the one value that starts at `index` of `bytes` as it would be parsed inside a whole
+    /// document, nested `depth` containers deep, and moves `index` just past it.
+    ///
+    /// Decoders that read the shapes they expect straight from the bytes (the ZeroMQ bus's tick
+    /// bodies) hand every other value to this parser, so a value they keep is the value a
+    /// whole-document parse would have produced, and a document this parser refuses is refused.
+    public static func parseValue(in bytes: UnsafeRawBufferPointer, at index: inout Int, depth: Int) throws(JSONParseError) -> JSONValue {
+        var cursor = Cursor(bytes: bytes)
+        cursor.index = index
+        cursor.depth = depth
+        let value = try cursor.parseValue()
+        index = cursor.index
+        return value
+    }
 }
 
 private struct Cursor {

@@ -60,8 +60,8 @@ public struct ZeroMQBusDecoder: Sendable {
 
     /// Decodes one message from its two frames.
     public static func decode(topic topicBytes: ByteBuffer, body: ByteBuffer) -> Outcome {
-        guard let text = String(validating: topicBytes.readableBytesView, as: UTF8.self) else { return .skipped(.topicNotUTF8) }
-        switch ZeroMQTopic(text) {
+        guard let topic = topicBytes.withUnsafeReadableBytes({ ZeroMQTopic(utf8: $0) }) else { return .skipped(.topicNotUTF8) }
+        switch topic {
         case .cacheInvalidation, .accountEvent:
             return .ignored
         case .orderUpdate:

@@ -25,6 +25,9 @@ import Darwin
 public final class ZeroMQFeed: BrokerAdapter {
     /// How long one receive call blocks before the thread checks whether to stop.
     static let receiveTimeoutMilliseconds: Int32 = 100
+    /// How many messages in a row the thread takes before it checks again whether to stop: the
+    /// check takes a lock, and a busy bus brings a message every microsecond or so.
+    static let messagesBetweenStopChecks = 64
 
     private struct State {
         var connectionState = FeedConnectionState.disconnected
@@ -142,7 +145,12 @@ public final class ZeroMQFeed: BrokerAdapter {
             var decoder = ZeroMQBusDecoder()
             var message = ZeroMQMessage()
             var reported = Set<ZeroMQSkipReason>()
-            while !self.state.withLockedValue({ $0.stopRequested }) {
+            var messagesUntilStopCheck = 0
+            while true {
+                if messagesUntilStopCheck == 0 {
+                    if self.state.withLockedValue({ $0.stopRequested }) { break }
+                    messagesUntilStopCheck = ZeroMQFeed.messagesBetweenStopChecks
+                }
                 let received: Bool
                 do {
                     received = try socket.receive(into: &message)
@@ -152,7 +160,11 @@ public final class ZeroMQFeed: BrokerAdapter {
                     self.sink.feedStateChanged(.failed(reason: "ZeroMQ receive failed: \(error)"))
                     break
                 }
-                guard received else { continue }
+                guard received else {
+                    messagesUntilStopCheck = 0
+                    continue
+                }
+                messagesUntilStopCheck -= 1
                 switch decoder.decode(message) {
                 case .tick(let tick):
                     self.sink.receive(tick)

@@ -36,6 +36,59 @@ public enum ZeroMQTopic: Sendable, Equatable {
         }
     }
 
+    /// Tells a topic from its bytes as ``init(_:)`` tells it from its text; `nil` when the bytes
+    /// are not UTF-8. An ASCII topic (every topic an adapter builds) is read as bytes, and only the
+    /// exchange and symbol of a market-data topic become strings: the bus carries one topic per tick.
+    public init?(utf8 topic: UnsafeRawBufferPointer) {
+        guard topic.allSatisfy({ $0 < 0x80 }) else {
+            guard let text = String(validating: topic, as: UTF8.self) else { return nil }
+            self.init(text)
+            return
+        }
+        // For ASCII text, String's prefix, suffix and `_` splitting are byte operations.
+        if Self.hasPrefix(topic, "CACHE_INVALIDATE") {
+            self = .cacheInvalidation
+        } else if Self.hasSuffix(topic, "_orders") {
+            self = .orderUpdate
+        } else if Self.hasSuffix(topic, "_positions") || Self.hasSuffix(topic, "_margins") {
+            self = .accountEvent
+        } else {
+            self = Self.marketData(ascii: topic)
+        }
+    }
+
+    /// The exchange codes of ``twoPartExchanges`` as bytes, to compare without making strings.
+    private static let twoPartExchangeBytes: [[UInt8]] = twoPartExchanges.map { Array($0.utf8) }
+
+    private static func marketData(ascii topic: UnsafeRawBufferPointer) -> ZeroMQTopic {
+        let separator = UInt8(ascii: "_")
+        guard let first = topic.firstIndex(of: separator), let last = topic.lastIndex(of: separator), first != last else {
+            return .malformed
+        }
+        let second = topic[(first + 1)...].firstIndex(of: separator)!
+        let twoParts = UnsafeRawBufferPointer(rebasing: topic[..<second])
+        let exchangeEnd = Self.twoPartExchangeBytes.contains { twoParts.elementsEqual($0) } ? second : first
+        guard exchangeEnd + 1 < last else { return .malformed }
+        guard let mode = SubscriptionMode(labelUTF8: UnsafeRawBufferPointer(rebasing: topic[(last + 1)...])) else { return .unknownMode }
+        let exchange = String(decoding: UnsafeRawBufferPointer(rebasing: topic[..<exchangeEnd]), as: UTF8.self)
+        let symbol = String(decoding: UnsafeRawBufferPointer(rebasing: topic[(exchangeEnd + 1)..<last]), as: UTF8.self)
+        return .marketData(Instrument(exchange: exchange, symbol: symbol), mode)
+    }
+
+    private static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        bytes.count >= literal.utf8CodeUnitCount
+            && UnsafeRawBufferPointer(rebasing: bytes[..<literal.utf8CodeUnitCount]).elementsEqual(
+                UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+            )
+    }
+
+    private static func hasSuffix(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        bytes.count >= literal.utf8CodeUnitCount
+            && UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - literal.utf8CodeUnitCount)...]).elementsEqual(
+                UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+            )
+    }
+
     private static func marketData(_ topic: String) -> ZeroMQTopic {
         let parts = topic.split(separator: "_", omittingEmptySubsequences: false)
         guard parts.count >= 3 else { return .malformed }
