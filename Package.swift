@@ -177,6 +177,7 @@ let package = Package(
         .executableTarget(
             name: "oa-bench",
             dependencies: [
+                "ZeroMQ",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

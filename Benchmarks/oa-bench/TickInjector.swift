@@ -1,0 +1,250 @@
+import NIOConcurrencyHelpers
+import NIOPosix
+import ZeroMQ
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// When each tick of a fixed-rate injection is due, and for which symbol.
+///
+/// Tick `k` is due `k / rate` seconds after the start, always computed from the start rather than
+/// by adding an interval to the previous deadline, so rounding never accumulates into drift and a
+/// late injector catches up by sending every tick that has fallen due.
+struct InjectionSchedule: Sendable, Equatable {
+    /// Ticks per second over the whole universe.
+    let ticksPerSecond: Double
+    /// How many symbols the ticks are spread over, round-robin.
+    let universe: Int
+
+    init(ticksPerSecond: Double, universe: Int) {
+        precondition(ticksPerSecond > 0 && universe > 0, "an injection needs a positive rate and at least one symbol")
+        self.ticksPerSecond = ticksPerSecond
+        self.universe = universe
+    }
+
+    /// Nanoseconds from the start at which tick `index` is due.
+    func dueOffsetNanoseconds(ofTick index: Int) -> Int64 {
+        Int64((Double(index) * 1e9 / self.ticksPerSecond).rounded(.up))
+    }
+
+    /// How many ticks (counted from tick 0) are due `elapsed` nanoseconds after the start.
+    func ticksDue(afterNanoseconds elapsed: Int64) -> Int {
+        guard elapsed >= 0 else { return 0 }
+        var count = Int((Double(elapsed) * self.ticksPerSecond / 1e9).rounded(.down)) + 1
+        // The division above may round either way at an exact deadline; settle it on the due time.
+        while count > 0 && self.dueOffsetNanoseconds(ofTick: count - 1) > elapsed { count -= 1 }
+        while self.dueOffsetNanoseconds(ofTick: count) <= elapsed { count += 1 }
+        return count
+    }
+
+    /// The symbol (0-based, within the universe) tick `index` is for.
+    func symbolIndex(ofTick index: Int) -> Int {
+        index % self.universe
+    }
+}
+
+/// Builds the messages an OpenAlgo broker adapter publishes on the ZeroMQ bus: topic
+/// `NSE_BENCH{n}_{LTP|QUOTE|DEPTH}` and a body shaped like the adapters' `json.dumps` output
+/// (Python's `", "` and `": "` separators), with prices moving from tick to tick.
+struct AdapterMessageFactory: Sendable {
+    let mode: BenchMode
+    private let topics: [[UInt8]]
+    private let symbolNames: [String]
+
+    init(mode: BenchMode, universe: Int) {
+        self.mode = mode
+        self.symbolNames = (1...universe).map { SubscriptionLayout.symbolName(index: $0 - 1) }
+        self.topics = self.symbolNames.map { Array("NSE_\($0)_\(mode.topicSuffix)".utf8) }
+    }
+
+    func topic(symbolIndex: Int) -> [UInt8] {
+        self.topics[symbolIndex]
+    }
+
+    /// The body of tick `sequence` of symbol `symbolIndex`; `timestampNanoseconds` is the send time
+    /// the receiving clients measure latency from.
+    func body(symbolIndex: Int, sequence: Int, timestampNanoseconds: Int64) -> [UInt8] {
+        // Whole paise, as brokers send prices, so every printed price is exact.
+        let base = 100_000 + symbolIndex * 1_000
+        let ltp = base + (sequence % 400) * 5
+        let ltt = timestampNanoseconds / 1_000_000
+        var text = #"{"ltp": \#(Self.price(ltp)), "ltt": \#(ltt)"#
+        if self.mode != .ltp {
+            let volume = 100_000 + sequence * 25
+            text += #", "volume": \#(volume), "open": \#(Self.price(base)), "high": \#(Self.price(base + 2_000))"#
+            text += #", "low": \#(Self.price(base - 1_000)), "close": \#(Self.price(base - 500))"#
+            text += #", "last_trade_quantity": \#(25 + sequence % 50), "average_price": \#(Self.price(base + 400))"#
+            text += #", "total_buy_quantity": \#(5_000 + sequence % 1_000), "total_sell_quantity": \#(7_000 + sequence % 900)"#
+        }
+        if self.mode == .depth {
+            let buy = (0..<5).map { Self.level(price: ltp - 5 * ($0 + 1), quantity: 100 * ($0 + 1), orders: $0 + 1) }
+            let sell = (0..<5).map { Self.level(price: ltp + 5 * ($0 + 1), quantity: 75 * ($0 + 1), orders: $0 + 2) }
+            text += #", "depth": {"buy": [\#(buy.joined(separator: ", "))], "sell": [\#(sell.joined(separator: ", "))]}"#
+        }
+        text += #", "symbol": "\#(self.symbolNames[symbolIndex])", "exchange": "NSE", "mode": \#(self.mode.number)"#
+        text += #", "timestamp": \#(timestampNanoseconds)}"#
+        return Array(text.utf8)
+    }
+
+    private static func level(price: Int, quantity: Int, orders: Int) -> String {
+        #"{"price": \#(Self.price(price)), "quantity": \#(quantity), "orders": \#(orders)}"#
+    }
+
+    /// Paise as Python's `repr` of the rupee float writes it: `1234.5`, `1234.05`, `1234.0`.
+    static func price(_ paise: Int) -> String {
+        let rupees = paise / 100
+        let fraction = paise % 100
+        if fraction == 0 { return "\(rupees).0" }
+        if fraction % 10 == 0 { return "\(rupees).\(fraction / 10)" }
+        return fraction < 10 ? "\(rupees).0\(fraction)" : "\(rupees).\(fraction)"
+    }
+}
+
+/// What the injector has sent, shared between its thread and the benchmark: the measured window
+/// (in the same epoch nanoseconds as the ticks' timestamps) and the ticks sent inside it, per symbol.
+struct InjectionLedger: Sendable {
+    var window: Range<Int64>?
+    var ticksInWindow: [Int]
+    var ticksSent = 0
+    var stopRequested = false
+    var failure: String?
+
+    init(universe: Int) {
+        self.ticksInWindow = Array(repeating: 0, count: universe)
+    }
+
+    mutating func recordSent(symbolIndex: Int, timestampNanoseconds: Int64) {
+        self.ticksSent += 1
+        if let window = self.window, window.contains(timestampNanoseconds) {
+            self.ticksInWindow[symbolIndex] += 1
+        }
+    }
+}
+
+/// Publishes ticks on the ZeroMQ bus at a fixed total rate, the way OpenAlgo's adapters feed both
+/// OpenAlgo's Python proxy and the agent's `zmq` feed, so that either server can be driven with
+/// the same ticks. Runs on a thread of its own (libzmq sockets are not thread-safe, and pacing
+/// must not wait behind the client event loops), sleeping to absolute deadlines.
+final class TickInjector: Sendable {
+    enum SocketRole: String, Sendable {
+        case bind
+        case connect
+    }
+
+    let endpoint: String
+    let role: SocketRole
+    let schedule: InjectionSchedule
+    let messages: AdapterMessageFactory
+    private let ledger: NIOLockedValueBox<InjectionLedger>
+    private let thread = NIOThreadPool(numberOfThreads: 1)
+    private let finished: NIOLockedValueBox<Task<Void, Never>?> = NIOLockedValueBox(nil)
+
+    init(endpoint: String, role: SocketRole, schedule: InjectionSchedule, mode: BenchMode) {
+        self.endpoint = endpoint
+        self.role = role
+        self.schedule = schedule
+        self.messages = AdapterMessageFactory(mode: mode, universe: schedule.universe)
+        self.ledger = NIOLockedValueBox(InjectionLedger(universe: schedule.universe))
+    }
+
+    /// Opens the PUB socket and starts publishing; fails if the endpoint cannot be bound.
+    func start() async throws {
+        self.thread.start()
+        let opened = NIOLockedValueBox<Result<Void, ZeroMQError>?>(nil)
+        let task = Task {
+            do {
+                try await self.thread.runIfActive { self.publish(opened: opened) }
+            } catch {
+                self.ledger.withLockedValue { $0.failure = "\(error)" }
+            }
+        }
+        self.finished.withLockedValue { $0 = task }
+        while true {
+            if let result = opened.withLockedValue({ $0 }) {
+                try result.get()
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Counts, from now on, the ticks whose timestamps fall in `window`.
+    func measure(window: Range<Int64>) {
+        self.ledger.withLockedValue { $0.window = window }
+    }
+
+    var snapshot: InjectionLedger {
+        self.ledger.withLockedValue { $0 }
+    }
+
+    func stop() async throws {
+        self.ledger.withLockedValue { $0.stopRequested = true }
+        await self.finished.withLockedValue { $0 }?.value
+        try await self.thread.shutdownGracefully()
+    }
+
+    /// The injector thread's body.
+    private func publish(opened: NIOLockedValueBox<Result<Void, ZeroMQError>?>) {
+        let socket: ZeroMQSocket
+        do {
+            let context = try ZeroMQContext()
+            socket = try ZeroMQSocket(context: context, kind: .publisher)
+            // Never drop a tick on our side: a drop must be the server's doing to count as one.
+            try socket.setHighWaterMark(send: 10_000_000)
+            try socket.setLinger(milliseconds: 0)
+            switch self.role {
+            case .bind: try socket.bind(self.endpoint)
+            case .connect: try socket.connect(self.endpoint)
+            }
+            opened.withLockedValue { $0 = .success(()) }
+        } catch {
+            opened.withLockedValue { $0 = .failure(error) }
+            return
+        }
+        defer { socket.close() }
+        let start = MonotonicClock.nanoseconds()
+        var next = 0
+        while true {
+            let due = self.schedule.ticksDue(afterNanoseconds: MonotonicClock.nanoseconds() - start)
+            while next < due {
+                let symbol = self.schedule.symbolIndex(ofTick: next)
+                let timestamp = WallClock.nanoseconds()
+                let body = self.messages.body(symbolIndex: symbol, sequence: next / self.schedule.universe, timestampNanoseconds: timestamp)
+                do {
+                    try socket.send([self.messages.topic(symbolIndex: symbol), body])
+                } catch {
+                    self.ledger.withLockedValue { $0.failure = "\(error)" }
+                    return
+                }
+                self.ledger.withLockedValue { $0.recordSent(symbolIndex: symbol, timestampNanoseconds: timestamp) }
+                next += 1
+            }
+            if self.ledger.withLockedValue({ $0.stopRequested }) { return }
+            MonotonicClock.sleep(until: start + self.schedule.dueOffsetNanoseconds(ofTick: next))
+        }
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds, and sleeping until an absolute point of it.
+enum MonotonicClock {
+    static func nanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    static func sleep(until deadline: Int64) {
+        var target = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &target, nil) == EINTR {}
+    }
+}
+
+/// `CLOCK_REALTIME` in nanoseconds since the epoch: the clock of `data.timestamp`.
+enum WallClock {
+    static func nanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+}
