@@ -23,6 +23,7 @@ struct BenchResult: Sendable {
     }
 
     var caseName: String
+    var kind: BenchCase.Kind
     var server: String
     var clients: Int
     var symbolsPerClient: Int
@@ -38,7 +39,9 @@ struct BenchResult: Sendable {
     var ticksInWindow: Int?
     var expected: Int?
     var snapshot: LoopRecorder.Snapshot
+    /// Server CPU time over ``cpuWindowSeconds``: the measured window, or the connect phase of `connect`.
     var cpuSeconds: Double?
+    var cpuWindowSeconds = 0.0
     var residentBytes: Int?
     var residentRange: ResidentMemoryRange?
     var connectSeconds: Double
@@ -52,7 +55,7 @@ struct BenchResult: Sendable {
     }
     var deliveredPerSecond: Double? { self.seconds > 0 ? Double(self.delivered) / self.seconds : nil }
     var expectedPerSecond: Double? { self.expected.flatMap { self.seconds > 0 ? Double($0) / self.seconds : nil } }
-    var cpuPercent: Double? { self.cpuSeconds.flatMap { self.seconds > 0 ? $0 / self.seconds * 100 : nil } }
+    var cpuPercent: Double? { self.cpuSeconds.flatMap { self.cpuWindowSeconds > 0 ? $0 / self.cpuWindowSeconds * 100 : nil } }
     var cpuMicrosecondsPerFrame: Double? {
         guard let cpuSeconds, self.delivered > 0 else { return nil }
         return cpuSeconds * 1e6 / Double(self.delivered)
@@ -78,7 +81,7 @@ struct BenchResult: Sendable {
         json.add("clients", self.clients)
         json.add("symbols_per_client", self.symbolsPerClient)
         json.add("universe", self.universe)
-        json.add("mode", self.mode.rawValue)
+        json.add("mode", self.kind == .stream ? self.mode.rawValue : nil)
         json.add("stalled_clients", self.stalled)
         json.add("tick_rate", self.tickRate, digits: 0)
         json.add("loops", self.loops)
@@ -124,10 +127,16 @@ struct BenchResult: Sendable {
     /// The table's header and one row per server.
     static func table(_ results: [BenchResult]) -> String {
         guard let first = results.first else { return "" }
-        var lines = [
-            "case \(first.caseName): \(first.clients) clients (\(first.stalled) stalled) × \(first.symbolsPerClient) \(first.mode.rawValue) symbols of "
-                + "\(first.universe), \(first.tickRate.map { format($0, 0) } ?? "?") ticks/s in, \(first.loops) loops, \(format(first.seconds, 1)) s"
-        ]
+        let load: String
+        switch first.kind {
+        case .stream:
+            load =
+                "\(first.clients) clients (\(first.stalled) stalled) × \(first.symbolsPerClient) \(first.mode.rawValue) symbols of \(first.universe), "
+                + "\(first.tickRate.map { format($0, 0) } ?? "?") ticks/s in, \(format(first.seconds, 1)) s"
+        case .connect: load = "\(first.clients) clients connect and authenticate"
+        case .idleMemory: load = "\(first.clients) idle authenticated clients"
+        }
+        var lines = ["case \(first.caseName): \(load), \(first.loops) client loops"]
         let header = [
             "server", "delivered/s", "expected/s", "ratio", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "CPU %", "µs/frame", "RSS MiB",
             "connect s",

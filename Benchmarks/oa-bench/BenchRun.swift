@@ -86,14 +86,20 @@ struct BenchRun {
     // MARK: Cases
 
     private func runConnect(servers: inout [ServerClients], loops: [any EventLoop]) async throws -> [BenchResult] {
+        var results: [BenchResult] = []
         for index in servers.indices {
+            let before = servers[index].endpoint.pid.flatMap(ProcessSample.read)
             try await self.connectClients(of: &servers[index], loops: loops, subscribe: false)
+            let after = servers[index].endpoint.pid.flatMap(ProcessSample.read)
+            var result = self.result(for: servers[index], snapshot: .empty, seconds: 0)
+            if let before, let after {
+                result.cpuSeconds = after.cpuSeconds - before.cpuSeconds
+                result.cpuWindowSeconds = servers[index].connectSeconds
+                result.residentBytes = after.residentBytes
+            }
+            results.append(result)
         }
-        return servers.map { server in
-            var result = self.result(for: server, snapshot: .empty, seconds: 0)
-            result.residentBytes = server.endpoint.pid.flatMap(ProcessSample.read)?.residentBytes
-            return result
-        }
+        return results
     }
 
     private func runIdleMemory(servers: inout [ServerClients], loops: [any EventLoop]) async throws -> [BenchResult] {
@@ -153,6 +159,7 @@ struct BenchRun {
             if let ticks { result.minimumClientRatio = self.minimumClientRatio(snapshot: snapshot, ticks: ticks) }
             if let before = before[index], let after = after[index] {
                 result.cpuSeconds = after.cpuSeconds - before.cpuSeconds
+                result.cpuWindowSeconds = result.seconds
                 result.residentBytes = after.residentBytes
             }
             result.residentRange = memory[index]
@@ -287,6 +294,7 @@ struct BenchRun {
     private func result(for server: ServerClients, snapshot: LoopRecorder.Snapshot, seconds: Double) -> BenchResult {
         BenchResult(
             caseName: self.plan.name,
+            kind: self.plan.kind,
             server: server.endpoint.label,
             clients: self.plan.layout.clients,
             symbolsPerClient: self.plan.layout.symbolsPerClient,
