@@ -145,7 +145,7 @@ struct BenchRun {
         }
         let after = servers.map { $0.endpoint.pid.flatMap(ProcessSample.read) }
 
-        let ticks = self.ticksPerSymbol(injector: injector)
+        let ticks = try await self.ticksPerSymbol(injector: injector, windowEnd: window.upperBound)
         let expected = ticks.map { self.plan.layout.expectedFrames(ticksPerSymbol: $0) }
         try await self.drain(servers: servers, expected: expected)
 
@@ -154,7 +154,7 @@ struct BenchRun {
             let server = servers[index]
             let snapshot = try await Self.snapshot(of: server)
             var result = self.result(for: server, snapshot: snapshot, seconds: Double(window.count) / 1e9)
-            result.ticksInWindow = injector?.snapshot.ticksInWindow.reduce(0, +)
+            result.ticksInWindow = injector == nil ? nil : ticks?.reduce(0, +)
             result.expected = expected
             if let ticks { result.minimumClientRatio = self.minimumClientRatio(snapshot: snapshot, ticks: ticks) }
             if let before = before[index], let after = after[index] {
@@ -246,8 +246,8 @@ struct BenchRun {
     }
 
     /// Ticks per symbol sent in the window: counted by the injector, or estimated from the feed rate.
-    private func ticksPerSymbol(injector: TickInjector?) -> [Int]? {
-        if let injector { return injector.snapshot.ticksInWindow }
+    private func ticksPerSymbol(injector: TickInjector?, windowEnd: Int64) async throws -> [Int]? {
+        if let injector { return try await injector.ledger(countedUntil: windowEnd).ticksInWindow }
         guard let feedRate = self.plan.feedRate else { return nil }
         return Array(repeating: Int((feedRate * self.plan.duration).rounded()), count: self.plan.layout.universe)
     }

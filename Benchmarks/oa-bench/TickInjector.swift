@@ -107,6 +107,9 @@ struct InjectionLedger: Sendable {
     var window: Range<Int64>?
     var ticksInWindow: [Int]
     var ticksSent = 0
+    /// The timestamp of the last tick recorded: once it is past the window, every tick of the
+    /// window has been counted (a tick's timestamp is taken just before it is sent and recorded).
+    var lastTimestamp = Int64.min
     var stopRequested = false
     var failure: String?
 
@@ -116,6 +119,7 @@ struct InjectionLedger: Sendable {
 
     mutating func recordSent(symbolIndex: Int, timestampNanoseconds: Int64) {
         self.ticksSent += 1
+        self.lastTimestamp = timestampNanoseconds
         if let window = self.window, window.contains(timestampNanoseconds) {
             self.ticksInWindow[symbolIndex] += 1
         }
@@ -172,6 +176,16 @@ final class TickInjector: Sendable {
     /// Counts, from now on, the ticks whose timestamps fall in `window`.
     func measure(window: Range<Int64>) {
         self.ledger.withLockedValue { $0.window = window }
+    }
+
+    /// The ledger once every tick stamped before `end` has been counted; fails if the injector stopped.
+    func ledger(countedUntil end: Int64) async throws -> InjectionLedger {
+        while true {
+            let ledger = self.snapshot
+            if let failure = ledger.failure { throw ClientFailure(description: "the tick injector failed: \(failure)") }
+            if ledger.lastTimestamp >= end { return ledger }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     var snapshot: InjectionLedger {
