@@ -13,6 +13,7 @@
 #   COMPARE=1       also start a second agent (COMPARE_AGENT=path, default the same binary), fed the
 #                   same ticks and loaded the same way; one result line per agent
 #   OUT=bench-results/cases.jsonl   where the JSON lines are appended
+#   Other OPENALGO_* variables in the environment reach the agent (its configuration keys).
 #
 # Builds release. With --smoke it instead runs every case once for about a second with a few
 # clients on the debug build (`swift build`, as CI has built it) and fails only on functional

@@ -1,3 +1,5 @@
+import BenchmarkSupport
+
 /// The benchmark cases of issue 7, by their stable names. A case presets the load; options given
 /// on the command line override any of its values.
 struct BenchCase: Sendable {

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Histogram
 
 /// The outcome of one run against one server: what was asked, what arrived, what it cost the server.

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import NIOCore
 import NIOPosix
 

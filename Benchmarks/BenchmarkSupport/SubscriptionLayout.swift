@@ -1,11 +1,11 @@
 /// An OpenAlgo subscription mode, as clients ask for it and as the bus's topics name it.
-enum BenchMode: String, Sendable, CaseIterable {
+public enum BenchMode: String, Sendable, CaseIterable {
     case ltp
     case quote
     case depth
 
     /// The `mode` number of `subscribe` requests and of `market_data` frames.
-    var number: Int {
+    public var number: Int {
         switch self {
         case .ltp: return 1
         case .quote: return 2
@@ -14,7 +14,7 @@ enum BenchMode: String, Sendable, CaseIterable {
     }
 
     /// The last part of the bus topic (`NSE_BENCH1_QUOTE`).
-    var topicSuffix: String {
+    public var topicSuffix: String {
         self.rawValue.uppercased()
     }
 }
@@ -23,13 +23,13 @@ enum BenchMode: String, Sendable, CaseIterable {
 /// symbols of the universe starting at `c` (wrapping), so with a universe as large as one
 /// client's list every client has the same symbols, and with a larger one the load spreads.
 /// The first `stalled` clients stop reading once subscribed and are not expected to receive.
-struct SubscriptionLayout: Sendable, Equatable {
-    let clients: Int
-    let symbolsPerClient: Int
-    let universe: Int
-    let stalled: Int
+public struct SubscriptionLayout: Sendable, Equatable {
+    public let clients: Int
+    public let symbolsPerClient: Int
+    public let universe: Int
+    public let stalled: Int
 
-    init(clients: Int, symbolsPerClient: Int, universe: Int, stalled: Int) {
+    public init(clients: Int, symbolsPerClient: Int, universe: Int, stalled: Int) {
         self.clients = clients
         self.symbolsPerClient = symbolsPerClient
         self.universe = max(universe, symbolsPerClient)
@@ -37,21 +37,21 @@ struct SubscriptionLayout: Sendable, Equatable {
     }
 
     /// `BENCH1`, `BENCH2`, ... for symbol indices 0, 1, ...
-    static func symbolName(index: Int) -> String {
+    public static func symbolName(index: Int) -> String {
         "BENCH\(index + 1)"
     }
 
     /// The universe indices of the symbols client `client` subscribes to.
-    func symbolIndices(ofClient client: Int) -> [Int] {
+    public func symbolIndices(ofClient client: Int) -> [Int] {
         (0..<self.symbolsPerClient).map { (client + $0) % self.universe }
     }
 
-    func isStalled(client: Int) -> Bool {
+    public func isStalled(client: Int) -> Bool {
         client < self.stalled
     }
 
     /// How many reading (not stalled) clients subscribe to each symbol of the universe.
-    var readersPerSymbol: [Int] {
+    public var readersPerSymbol: [Int] {
         var readers = Array(repeating: 0, count: self.universe)
         for client in self.stalled..<self.clients {
             for symbol in self.symbolIndices(ofClient: client) { readers[symbol] += 1 }
@@ -60,23 +60,23 @@ struct SubscriptionLayout: Sendable, Equatable {
     }
 
     /// The frames the reading clients should receive, all together, for `ticks[s]` ticks of symbol `s`.
-    func expectedFrames(ticksPerSymbol ticks: [Int]) -> Int {
+    public func expectedFrames(ticksPerSymbol ticks: [Int]) -> Int {
         zip(self.readersPerSymbol, ticks).reduce(0) { $0 + $1.0 * $1.1 }
     }
 
     /// The frames client `client` should receive for `ticks[s]` ticks of symbol `s`.
-    func expectedFrames(ofClient client: Int, ticksPerSymbol ticks: [Int]) -> Int {
+    public func expectedFrames(ofClient client: Int, ticksPerSymbol ticks: [Int]) -> Int {
         self.symbolIndices(ofClient: client).reduce(0) { $0 + ticks[$1] }
     }
 
     /// The `subscribe` request of client `client`, as the OpenAlgo SDK writes it.
-    func subscribeRequest(ofClient client: Int, mode: BenchMode) -> String {
+    public func subscribeRequest(ofClient client: Int, mode: BenchMode) -> String {
         let list = self.symbolIndices(ofClient: client).map { #"{"symbol": "\#(Self.symbolName(index: $0))", "exchange": "NSE"}"# }
         return #"{"action": "subscribe", "mode": \#(mode.number), "symbols": [\#(list.joined(separator: ", "))]}"#
     }
 
     /// The local socket's `ws_subscribe` request of client `client`.
-    func localSubscribeRequest(ofClient client: Int, mode: BenchMode) -> String {
+    public func localSubscribeRequest(ofClient client: Int, mode: BenchMode) -> String {
         let list = self.symbolIndices(ofClient: client).map { #"{"symbol": "\#(Self.symbolName(index: $0))", "exchange": "NSE"}"# }
         return
             #"{"jsonrpc": "2.0", "id": 1, "method": "ws_subscribe", "params": {"mode": \#(mode.number), "symbols": [\#(list.joined(separator: ", "))]}}"#
