@@ -23,6 +23,7 @@ STREAM_METRICS = [
     ("server CPU %", 1, ["server_cpu_percent"]),
     ("CPU µs/frame", 2, ["server_cpu_us_per_frame", "server_cpu_us_per_message"]),
     ("RSS MiB", 1, ["server_rss_mib"]),
+    ("generator CPU %", 1, ["generator_cpu_percent"]),
     ("connect s", 2, ["connect_seconds"]),
 ]
 STALL_METRICS = [

@@ -45,6 +45,9 @@ struct BenchResult: Sendable {
     var cpuWindowSeconds = 0.0
     var residentBytes: Int?
     var residentRange: ResidentMemoryRange?
+    /// oa-bench's own CPU time over the window (clients and injector together): near 100 % of each
+    /// core it may use, the generator, not the server, limits the rate and the latency.
+    var generatorCPUSeconds: Double?
     var connectSeconds: Double
     var stall: StallOutcome?
     var idleMemory: IdleMemory?
@@ -57,6 +60,7 @@ struct BenchResult: Sendable {
     var deliveredPerSecond: Double? { self.seconds > 0 ? Double(self.delivered) / self.seconds : nil }
     var expectedPerSecond: Double? { self.expected.flatMap { self.seconds > 0 ? Double($0) / self.seconds : nil } }
     var cpuPercent: Double? { self.cpuSeconds.flatMap { self.cpuWindowSeconds > 0 ? $0 / self.cpuWindowSeconds * 100 : nil } }
+    var generatorCPUPercent: Double? { self.generatorCPUSeconds.flatMap { self.seconds > 0 ? $0 / self.seconds * 100 : nil } }
     var cpuMicrosecondsPerFrame: Double? {
         guard let cpuSeconds, self.delivered > 0 else { return nil }
         return cpuSeconds * 1e6 / Double(self.delivered)
@@ -108,6 +112,7 @@ struct BenchResult: Sendable {
             json.add("server_rss_min_mib", Double(range.minimumBytes) / 1_048_576, digits: 1)
             json.add("server_rss_max_mib", Double(range.maximumBytes) / 1_048_576, digits: 1)
         }
+        json.add("generator_cpu_percent", self.generatorCPUPercent, digits: 1)
         json.add("connect_seconds", self.connectSeconds, digits: 3)
         json.add("connect_clients_per_second", self.connectSeconds > 0 ? Double(self.clients) / self.connectSeconds : nil, digits: 0)
         json.add("closed_clients", self.closedReaders)
@@ -167,6 +172,7 @@ struct BenchResult: Sendable {
             if result.connectSeconds > 0 {
                 notes.append("\(format(Double(result.clients) / result.connectSeconds, 0)) clients/s connected")
             }
+            if let generator = result.generatorCPUPercent { notes.append("generator CPU \(format(generator, 1)) %") }
             if result.closedReaders > 0 { notes.append("\(result.closedReaders) reading clients closed") }
             if let ratio = result.minimumClientRatio { notes.append("lowest client ratio \(format(ratio, 4))") }
             if let range = result.residentRange, range.samples > 0 {

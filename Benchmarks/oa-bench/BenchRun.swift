@@ -2,6 +2,10 @@ import BenchmarkSupport
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Everything one invocation does, resolved from the case and the options.
 struct BenchPlan: Sendable {
     struct Injection: Sendable {
@@ -137,6 +141,7 @@ struct BenchRun {
         injector?.measure(window: window)
         try await Self.sleep(untilWallClock: window.lowerBound)
         let before = servers.map { $0.endpoint.pid.flatMap(ProcessSample.read) }
+        let generatorBefore = ProcessSample.read(pid: getpid())
         var memory = servers.map { _ in ResidentMemoryRange() }
         while WallClock.nanoseconds() < window.upperBound {
             try await Self.sleep(untilWallClock: min(window.upperBound, WallClock.nanoseconds() + 1_000_000_000))
@@ -145,6 +150,7 @@ struct BenchRun {
             }
         }
         let after = servers.map { $0.endpoint.pid.flatMap(ProcessSample.read) }
+        let generatorAfter = ProcessSample.read(pid: getpid())
 
         let ticks = try await self.ticksPerSymbol(injector: injector, windowEnd: window.upperBound)
         let expected = ticks.map { self.plan.layout.expectedFrames(ticksPerSymbol: $0) }
@@ -164,6 +170,7 @@ struct BenchRun {
                 result.residentBytes = after.residentBytes
             }
             result.residentRange = memory[index]
+            if let generatorBefore, let generatorAfter { result.generatorCPUSeconds = generatorAfter.cpuSeconds - generatorBefore.cpuSeconds }
             if self.plan.layout.stalled > 0 { result.stall = Self.stallOutcome(snapshot) }
             results.append(result)
         }
