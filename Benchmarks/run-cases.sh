@@ -30,16 +30,28 @@ all_cases=(light heavy ltp-wide depth stall connect idle-memory)
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=("${all_cases[@]}")
 
+# Builds the agent and oa-bench (quietly unless the build fails).
+build() {
+    local product log
+    log=$(mktemp)
+    for product in openalgo-agent oa-bench; do
+        if ! swift build "$@" --product "$product" >"$log" 2>&1; then
+            cat "$log"
+            rm -f "$log"
+            exit 1
+        fi
+    done
+    rm -f "$log"
+}
+
 if [ "$smoke" = 1 ]; then
     runs=1
-    swift build --product openalgo-agent >/dev/null
-    swift build --product oa-bench >/dev/null
+    build
     bin=$(swift build --show-bin-path)
-    out=${OUT:-$(mktemp -d)/smoke.jsonl}
+    out=${OUT:-/dev/null}
 else
     runs=${RUNS:-3}
-    swift build -c release --product openalgo-agent >/dev/null
-    swift build -c release --product oa-bench >/dev/null
+    build -c release
     bin=$(swift build -c release --show-bin-path)
     mkdir -p bench-results
     out=${OUT:-bench-results/cases.jsonl}
@@ -170,8 +182,9 @@ for name in "${cases[@]}"; do
         cleanup
     done
 done
-echo "==> results appended to $out"
 if [ "$smoke" = 1 ]; then
     echo "bench smoke: $passed cases passed, $failed failed"
+else
+    echo "==> results appended to $out"
 fi
 [ "$failed" = 0 ]
