@@ -44,6 +44,33 @@ struct ClientConnector: Sendable {
         }
         defer { timeout.cancel() }
         let channel: any Channel
+        do {
+            channel = try await self.connect(index: index, stalled: stalled, subscribe: subscribe, loop: loop, recorder: recorder, ready: ready)
+        } catch {
+            ready.fail(error)
+            throw error
+        }
+        channel.closeFuture.whenComplete { _ in
+            ready.fail(ClientFailure(description: "client \(index): the server closed the connection before it was ready"))
+        }
+        do {
+            try await ready.futureResult.get()
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        return channel
+    }
+
+    /// Connects client `index` and sets up its pipeline; `ready` is completed by its handler.
+    private func connect(
+        index: Int,
+        stalled: Bool,
+        subscribe: String?,
+        loop: any EventLoop,
+        recorder: NIOLoopBound<LoopRecorder>,
+        ready: EventLoopPromise<Void>
+    ) async throws -> any Channel {
         switch self.endpoint.transport {
         case .webSocket(let host, let port, let apiKey):
             let bootstrap = ClientBootstrap(group: loop)
@@ -80,7 +107,7 @@ struct ClientConnector: Sendable {
                         try channel.pipeline.syncOperations.addHandler(request)
                     }
                 }
-            channel = try await bootstrap.connect(host: host, port: port).get()
+            return try await bootstrap.connect(host: host, port: port).get()
         case .localSocket(let path):
             let bootstrap = ClientBootstrap(group: loop)
                 .channelInitializer { channel in
@@ -93,18 +120,8 @@ struct ClientConnector: Sendable {
                         )
                     }
                 }
-            channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            return try await bootstrap.connect(unixDomainSocketPath: path).get()
         }
-        channel.closeFuture.whenComplete { _ in
-            ready.fail(ClientFailure(description: "client \(index): the server closed the connection before it was ready"))
-        }
-        do {
-            try await ready.futureResult.get()
-        } catch {
-            channel.close(promise: nil)
-            throw error
-        }
-        return channel
     }
 }
 

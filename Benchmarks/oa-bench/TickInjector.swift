@@ -12,7 +12,6 @@ import Glibc
 struct InjectionLedger: Sendable {
     var window: Range<Int64>?
     var ticksInWindow: [Int]
-    var ticksSent = 0
     /// The timestamp of the last tick recorded: once it is past the window, every tick of the
     /// window has been counted (a tick's timestamp is taken just before it is sent and recorded).
     var lastTimestamp = Int64.min
@@ -24,7 +23,6 @@ struct InjectionLedger: Sendable {
     }
 
     mutating func recordSent(symbolIndex: Int, timestampNanoseconds: Int64) {
-        self.ticksSent += 1
         self.lastTimestamp = timestampNanoseconds
         if let window = self.window, window.contains(timestampNanoseconds) {
             self.ticksInWindow[symbolIndex] += 1
@@ -71,11 +69,16 @@ final class TickInjector: Sendable {
         }
         self.finished.withLockedValue { $0 = task }
         while true {
-            if let result = opened.withLockedValue({ $0 }) {
-                try result.get()
+            switch opened.withLockedValue({ $0 }) {
+            case .success:
                 return
+            case .failure(let error):
+                await task.value
+                try await self.thread.shutdownGracefully()
+                throw error
+            case nil:
+                try await Task.sleep(for: .milliseconds(5))
             }
-            try await Task.sleep(for: .milliseconds(5))
         }
     }
 
