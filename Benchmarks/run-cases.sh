@@ -17,7 +17,8 @@
 #
 # Builds release. With --smoke it instead runs every case once for about a second with a few
 # clients on the debug build (`swift build`, as CI has built it) and fails only on functional
-# problems: nothing delivered, a client refused, a tool that crashes. Timings are never checked.
+# problems: nothing delivered, a client refused, oa-bench failing or the agent exiting. Timings are
+# never checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -175,15 +176,23 @@ for name in "${cases[@]}"; do
         grep -v '^{' "$log" || true
         grep '^{' "$log" >>"$out" || true
         rm -f "$log"
-        if [ "$status" = 0 ]; then passed=$((passed + 1)); else
+        for pid in "${agents[@]}"; do
+            if ! kill -0 "$pid" 2>/dev/null; then
+                echo "==> the agent (pid $pid) exited during the run"
+                status=70
+            fi
+        done
+        if [ "$status" = 0 ]; then
+            passed=$((passed + 1))
+        else
             failed=$((failed + 1))
-            echo "==> $name run $run failed (oa-bench exit status $status)"
+            echo "==> $name run $run failed (status $status)"
         fi
         cleanup
     done
 done
 if [ "$smoke" = 1 ]; then
-    echo "bench smoke: $passed cases passed, $failed failed"
+    echo "bench smoke: $passed passed, $failed failed"
 else
     echo "==> results appended to $out"
 fi
