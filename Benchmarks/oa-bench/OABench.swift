@@ -16,7 +16,7 @@ enum ZeroMQRole: String, EnumerableFlag {
 
     static func help(for value: ZeroMQRole) -> ArgumentHelp? {
         switch value {
-        case .zmqBind: return "The injector's PUB socket binds --zmq-endpoint and the servers' SUB sockets connect (default)."
+        case .zmqBind: return "The injector's PUB socket binds --zmq-endpoint and the servers' SUB sockets connect."
         case .zmqConnect: return "The injector's PUB socket connects to --zmq-endpoint, where a server's SUB socket listens."
         }
     }
@@ -39,15 +39,15 @@ struct OABench: AsyncParsableCommand {
         commandName: "oa-bench",
         abstract: "Measure frames delivered, latency, CPU per frame and memory of an OpenAlgo WebSocket server.",
         discussion: """
-            Cases (--case): light, heavy, ltp-wide, depth, stall, connect, idle-memory; options given
+            Cases (--case): light, heavy, ltp-wide, depth, stall, connect, idle-memory; options given \
             with a case override its values. Benchmarks/run-cases.sh starts the agent for each run.
 
-            With --inject zmq (the default for a named streaming case) oa-bench publishes ticks on the
-            ZeroMQ bus in OpenAlgo's adapter format, data.timestamp being the send time in epoch
-            nanoseconds; run the agent with --broker zmq and OPENALGO_BROKER_ZMQ_SOCKET_MODE=connect
-            to the same endpoint. A frame counts when the tick it carries was sent inside the
-            measured window; expected frames are the ticks sent in the window times the reading
-            subscribers of each symbol. Latency is receive time minus data.timestamp (s, ms, µs or
+            With --inject zmq (the default for a named streaming case) oa-bench publishes ticks on the \
+            ZeroMQ bus in OpenAlgo's adapter format, data.timestamp being the send time in epoch \
+            nanoseconds; run the agent with --broker zmq and OPENALGO_BROKER_ZMQ_SOCKET_MODE=connect \
+            to the same endpoint. A frame counts when the tick it carries was sent inside the \
+            measured window; expected frames are the ticks sent in the window times the reading \
+            subscribers of each symbol. Latency is receive time minus data.timestamp (s, ms, µs or \
             ns, told apart by magnitude).
 
             Pin the server and the generator to different cores for stable numbers, e.g.
