@@ -11,7 +11,9 @@
 #   BENCH_CPUS=1    cores oa-bench runs on
 #   LOOPS=          oa-bench's client event loops (default: its own, the machine's cores)
 #   COMPARE=1       also start a second agent (COMPARE_AGENT=path, default the same binary), fed the
-#                   same ticks and loaded the same way; one result line per agent
+#                   same ticks and loaded the same way; one result line per agent. It runs on
+#                   COMPARE_CPUS (default AGENT_CPUS): two agents on one core share it by threads, so
+#                   an agent with more busy threads gets more of it
 #   OUT=bench-results/cases.jsonl   where the JSON lines are appended
 #   Other OPENALGO_* variables in the environment reach the agent (its configuration keys).
 #
@@ -59,6 +61,7 @@ else
 fi
 compare_agent=${COMPARE_AGENT:-$bin/openalgo-agent}
 agent_cpus=${AGENT_CPUS:-0}
+compare_cpus=${COMPARE_CPUS:-$agent_cpus}
 bench_cpus=${BENCH_CPUS:-1}
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 export OPENALGO_API_KEY=${OPENALGO_API_KEY:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}
@@ -112,9 +115,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Starts an agent reading the bus at $2 in connect mode on WebSocket port $3; sets $started_pid.
+# Starts an agent reading the bus at $2 in connect mode on WebSocket port $3, on cores $4; sets
+# $started_pid.
 start_agent() {
-    local binary=$1 endpoint=$2 port=$3 home
+    local binary=$1 endpoint=$2 port=$3 cpus=$4 home
     home=$(mktemp -d)
     homes+=("$home")
     (
@@ -125,7 +129,7 @@ start_agent() {
         # The smoke's stall case lasts a few seconds; the stalled client should still be closed.
         [ "$smoke" = 1 ] && export OPENALGO_UNWRITABLE_DEADLINE=1
         # shellcheck disable=SC2046
-        exec $(pinned "$agent_cpus") "$binary" serve --port "$port" --ipc-socket "$home/agent.sock" --broker zmq --no-systemd
+        exec $(pinned "$cpus") "$binary" serve --port "$port" --ipc-socket "$home/agent.sock" --broker zmq --no-systemd
     ) &
     started_pid=$!
     agents+=("$started_pid")
@@ -159,11 +163,11 @@ for name in "${cases[@]}"; do
         [ -n "${DURATION:-}" ] && [ "$smoke" = 0 ] && options+=(--duration "$DURATION")
         [ -n "${LOOPS:-}" ] && options+=(--loops "$LOOPS")
         [ "$smoke" = 1 ] && read -r -a extra <<<"$(smoke_options "$name")" && options+=("${extra[@]}")
-        start_agent "$bin/openalgo-agent" "$endpoint" "$port"
+        start_agent "$bin/openalgo-agent" "$endpoint" "$port" "$agent_cpus"
         options+=(--port "$port" --pid "$started_pid")
         if [ "${COMPARE:-0}" = 1 ]; then
             compare_port=$(free_port)
-            start_agent "$compare_agent" "$endpoint" "$compare_port"
+            start_agent "$compare_agent" "$endpoint" "$compare_port" "$compare_cpus"
             options+=(--compare-port "$compare_port" --compare-pid "$started_pid")
         fi
         # The agent's RSS with no clients, for idle-memory, once it has settled.
