@@ -9,7 +9,6 @@ struct BenchResult: Sendable {
         var closed: Int
         /// Longest time from a stalled client's last read to its connection closing, when all closed.
         var closedAfterSeconds: Double?
-        var closeCodes: [Int]
     }
 
     /// RSS of the server without clients and with them connected and authenticated.
@@ -119,7 +118,6 @@ struct BenchResult: Sendable {
         if let stall {
             json.add("stalled_closed", stall.closed)
             json.add("stalled_closed_after_s", stall.closedAfterSeconds, digits: 1)
-            json.add("stalled_close_codes", stall.closeCodes.map(String.init).joined(separator: ","))
         }
         if let idleMemory {
             json.add("idle_rss_base_mib", Double(idleMemory.baseBytes) / 1_048_576, digits: 2)

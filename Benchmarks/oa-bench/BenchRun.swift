@@ -294,8 +294,7 @@ struct BenchRun {
         return BenchResult.StallOutcome(
             stalled: stalled.count,
             closed: delays.count,
-            closedAfterSeconds: delays.count == stalled.count ? delays.max() : nil,
-            closeCodes: stalled.compactMap(\.closeCode)
+            closedAfterSeconds: delays.count == stalled.count ? delays.max() : nil
         )
     }
 

@@ -76,8 +76,7 @@ final class LoopRecorder {
                     delivered: $0.deliveredInWindow,
                     framesReceived: $0.framesReceived,
                     stalledAt: $0.stalledAt,
-                    closedAt: $0.closedAt,
-                    closeCode: $0.closeCode
+                    closedAt: $0.closedAt
                 )
             }
         )
@@ -91,7 +90,6 @@ final class LoopRecorder {
             var framesReceived: Int
             var stalledAt: Int64?
             var closedAt: Int64?
-            var closeCode: Int?
         }
 
         var delivered: UInt64
