@@ -174,9 +174,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // oa-bench's arithmetic (injection schedule, subscription layout, adapter messages, timestamp
+        // units), apart from its sockets so that it can be unit-tested.
+        .target(name: "BenchmarkSupport", path: "Benchmarks/BenchmarkSupport", swiftSettings: strictSettings),
         .executableTarget(
             name: "oa-bench",
             dependencies: [
+                "BenchmarkSupport", "ZeroMQ",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -317,6 +321,11 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
+            swiftSettings: testSettings
+        ),
+        .testTarget(
+            name: "BenchmarkSupportTests",
+            dependencies: ["BenchmarkSupport", "Brokers", "MarketData", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: testSettings
         ),
         .testTarget(
