@@ -10,6 +10,7 @@
 #   AGENT_CPUS=0    cores the agent runs on (taskset -c; e.g. 0,1 for an agent with several loops)
 #   BENCH_CPUS=1    cores oa-bench runs on
 #   LOOPS=          oa-bench's client event loops (default: its own, the machine's cores)
+#   AGENT_BIN=      the agent binary to measure (default: this checkout's build)
 #   COMPARE=1       also start a second agent (COMPARE_AGENT=path, default the same binary), fed the
 #                   same ticks and loaded the same way; one result line per agent. It runs on
 #                   COMPARE_CPUS (default AGENT_CPUS): two agents on one core share it by threads, so
@@ -59,6 +60,7 @@ else
     mkdir -p bench-results
     out=${OUT:-bench-results/cases.jsonl}
 fi
+agent_bin=${AGENT_BIN:-$bin/openalgo-agent}
 compare_agent=${COMPARE_AGENT:-$bin/openalgo-agent}
 agent_cpus=${AGENT_CPUS:-0}
 compare_cpus=${COMPARE_CPUS:-$agent_cpus}
@@ -163,7 +165,7 @@ for name in "${cases[@]}"; do
         [ -n "${DURATION:-}" ] && [ "$smoke" = 0 ] && options+=(--duration "$DURATION")
         [ -n "${LOOPS:-}" ] && options+=(--loops "$LOOPS")
         [ "$smoke" = 1 ] && read -r -a extra <<<"$(smoke_options "$name")" && options+=("${extra[@]}")
-        start_agent "$bin/openalgo-agent" "$endpoint" "$port" "$agent_cpus"
+        start_agent "$agent_bin" "$endpoint" "$port" "$agent_cpus"
         options+=(--port "$port" --pid "$started_pid")
         if [ "${COMPARE:-0}" = 1 ]; then
             compare_port=$(free_port)

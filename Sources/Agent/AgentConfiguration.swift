@@ -14,6 +14,10 @@ public struct AgentConfiguration: Sendable {
     public var brokers: [String: BrokerSettings] = [:]
     /// The LTP coalescing window; 0 disables it.
     public var ltpThrottle = TimeAmount.milliseconds(50)
+    /// How long the fan-out waits after one batch of ticks before the next (`tick_batch_ms`), so
+    /// that ticks arriving meanwhile reach each client in one write. A tick after a quiet spell
+    /// goes out at once; only a busy feed's ticks wait, at most this long.
+    public var tickBatchWindow = TimeAmount.milliseconds(5)
     public var logLevel = Logger.Level.info
     /// The configuration file that was read, if any.
     public var configurationFile: String?

@@ -127,7 +127,10 @@ final class AgentControl: IPCAgentControl {
         let changes = ConfigurationChanges(from: previous, to: fresh)
         if let logLevel = self.logLevel { logLevel.current = fresh.logLevel }
         let hub = self.hub
-        try? await hub.eventLoop.submit { hub.value.setLTPThrottle(fresh.ltpThrottle) }.get()
+        try? await hub.eventLoop.submit {
+            hub.value.setLTPThrottle(fresh.ltpThrottle)
+            hub.value.setTickBatchWindow(fresh.tickBatchWindow)
+        }.get()
         try? await self.webSocketServer.updateLimits(from: fresh.proxy)
         self.supervisor.updateBrokerSettings(fresh.brokers)
         self.running.withLockedValue { running in
@@ -171,6 +174,7 @@ struct ConfigurationChanges: Equatable {
         }
         compare("log_level", old.logLevel != new.logLevel, live: true)
         compare("ltp_throttle_ms", old.ltpThrottle != new.ltpThrottle, live: true)
+        compare("tick_batch_ms", old.tickBatchWindow != new.tickBatchWindow, live: true)
         compare("ping_interval", old.proxy.pingInterval != new.proxy.pingInterval, live: true)
         compare("ping_timeout", old.proxy.pingTimeout != new.proxy.pingTimeout, live: true)
         compare("auth_timeout", old.proxy.authTimeout != new.proxy.authTimeout, live: true)

@@ -60,7 +60,11 @@ public final class AgentRuntime: Sendable {
         do {
             let brokerName = try BrokerRegistry.supportedName(configuration.broker)
             let commands = FeedCommandQueue()
-            let hubConfiguration = HubConfiguration(brokerName: brokerName, ltpThrottle: configuration.ltpThrottle)
+            let hubConfiguration = HubConfiguration(
+                brokerName: brokerName,
+                ltpThrottle: configuration.ltpThrottle,
+                tickBatchWindow: configuration.tickBatchWindow
+            )
             let (hub, sink) = try await hubLoop.submit {
                 let hub = StreamingHub(eventLoop: hubLoop, configuration: hubConfiguration, commands: commands, logger: logger)
                 return (NIOLoopBound(hub, eventLoop: hubLoop), hub.makeSink())

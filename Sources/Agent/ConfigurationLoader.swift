@@ -59,7 +59,7 @@ public enum ConfigurationLoader {
     public static let topLevelKeys = [
         "host", "port", "broker", "ping_interval", "ping_timeout", "auth_timeout", "max_clients", "ltp_throttle_ms",
         "log_level", "user_id", "outbox_budget_bytes", "unwritable_deadline", "send_buffer_bytes", "ipc_socket",
-        "ipc_budget_bytes", "event_loops",
+        "ipc_budget_bytes", "event_loops", "tick_batch_ms",
     ]
 
     struct Setting {
@@ -197,6 +197,7 @@ public enum ConfigurationLoader {
             case "ipc_socket": configuration.ipcSocketPath = try parser.socketPath()
             case "ipc_budget_bytes": configuration.ipcOutboxBudgetBytes = try parser.integer(in: 4096...(1 << 32))
             case "event_loops": configuration.clientEventLoops = try parser.integer(in: 0...256)
+            case "tick_batch_ms": configuration.tickBatchWindow = .milliseconds(Int64(try parser.integer(in: 0...1_000)))
             default: logger.warning("ignoring unknown configuration key", metadata: ["key": "\(key)", "from": "\(setting.origin)"])
             }
         }

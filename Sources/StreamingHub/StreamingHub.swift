@@ -10,10 +10,15 @@ public struct HubConfiguration: Sendable {
     public var brokerName: String
     /// The LTP coalescing window; `.zero` disables coalescing.
     public var ltpThrottle: TimeAmount
+    /// How long after a fan-out the next one waits, so that ticks arriving meanwhile go out
+    /// together: one write per client for all of them instead of one per tick. A tick that
+    /// arrives when the window has passed goes out at once. `.zero` fans out every burst at once.
+    public var tickBatchWindow: TimeAmount
 
-    public init(brokerName: String, ltpThrottle: TimeAmount = .milliseconds(50)) {
+    public init(brokerName: String, ltpThrottle: TimeAmount = .milliseconds(50), tickBatchWindow: TimeAmount = .zero) {
         self.brokerName = brokerName
         self.ltpThrottle = ltpThrottle
+        self.tickBatchWindow = tickBatchWindow
     }
 }
 
@@ -48,6 +53,8 @@ public final class StreamingHub {
     /// The broker name and feed state, readable from any loop.
     public let published: PublishedHubState
     private let subscriberIDs: SubscriberIDGenerator
+    /// ``HubConfiguration/tickBatchWindow`` in nanoseconds, shared with the inboxes on feed threads.
+    private let tickBatchWindow: NIOLockedValueBox<Int64>
     private var pendingSubscribes: [UInt64: PendingSubscribe] = [:]
     private var nextRequestNumber: UInt64 = 0
     private var counters = HubMetrics()
@@ -68,6 +75,7 @@ public final class StreamingHub {
         self.logger = logger
         self.published = PublishedHubState(brokerName: configuration.brokerName, feedState: .connecting)
         self.subscriberIDs = SubscriberIDGenerator()
+        self.tickBatchWindow = NIOLockedValueBox(configuration.tickBatchWindow.nanoseconds)
     }
 
     /// How subscribers on any event loop reach this hub.
@@ -77,7 +85,7 @@ public final class StreamingHub {
 
     /// The entry point for feeds: thread-safe, batching ticks into the hub's loop. Call once.
     public func makeSink() -> any FeedEventSink {
-        HubInbox(hub: self)
+        HubInbox(hub: self, batchWindow: self.tickBatchWindow)
     }
 
     /// The broker named in every frame and ack.
@@ -94,6 +102,12 @@ public final class StreamingHub {
         guard throttle != self.configuration.ltpThrottle else { return }
         self.configuration.ltpThrottle = throttle
         self.coalescers.removeAll()
+    }
+
+    /// Changes the tick batching window (a configuration reload); it applies from the next batch.
+    public func setTickBatchWindow(_ window: TimeAmount) {
+        self.configuration.tickBatchWindow = window
+        self.tickBatchWindow.withLockedValue { $0 = window.nanoseconds }
     }
 
     /// A snapshot of the counters.
@@ -618,35 +632,52 @@ private struct TickFrames {
 }
 
 /// Hands ticks from feed threads to the hub's loop, one loop turn per burst rather than per tick.
+///
+/// With a batching window, a burst that starts within the window after the last fan-out waits for
+/// the window's end, so that what arrives meanwhile goes out with it.
 private final class HubInbox: FeedEventSink {
     private struct State {
         var ticks: [Tick] = []
         var drainScheduled = false
+        /// When the last drain ran, in uptime nanoseconds.
+        var lastDrain: Int64 = 0
+        /// Work that must run once the ticks received before it have been fanned out.
+        var afterDrain: [@Sendable () -> Void] = []
     }
 
     private let eventLoop: any EventLoop
     private let hub: NIOLoopBound<StreamingHub>
+    private let batchWindow: NIOLockedValueBox<Int64>
     private let state = NIOLockedValueBox(State())
 
-    init(hub: StreamingHub) {
+    init(hub: StreamingHub, batchWindow: NIOLockedValueBox<Int64>) {
         self.eventLoop = hub.eventLoop
         self.hub = NIOLoopBound(hub, eventLoop: hub.eventLoop)
+        self.batchWindow = batchWindow
     }
 
     func receive(_ tick: Tick) {
-        let schedule = self.state.withLockedValue { state in
+        let window = self.batchWindow.withLockedValue { $0 }
+        let delay: Int64? = self.state.withLockedValue { state in
             state.ticks.append(tick)
-            defer { state.drainScheduled = true }
-            return !state.drainScheduled
+            guard !state.drainScheduled else { return nil }
+            state.drainScheduled = true
+            guard window > 0 else { return 0 }
+            let now = Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds)
+            return max(0, state.lastDrain + window - now)
         }
-        if schedule {
-            self.eventLoop.execute { self.drain() }
+        switch delay {
+        case nil: break
+        case 0?: self.eventLoop.execute { self.drain() }
+        case let delay?: self.eventLoop.scheduleTask(in: .nanoseconds(delay)) { self.drain() }
         }
     }
 
+    /// Reported after the ticks received before it, so that a disconnect is never followed by
+    /// ticks from before it.
     func feedStateChanged(_ state: FeedConnectionState) {
         let hub = self.hub
-        self.eventLoop.execute { hub.value.feedStateChanged(state) }
+        self.afterPendingTicks { hub.value.feedStateChanged(state) }
     }
 
     func receiveOrderUpdate(_ message: ByteBuffer) {
@@ -654,19 +685,29 @@ private final class HubInbox: FeedEventSink {
         self.eventLoop.execute { hub.value.publishOrderUpdate(message) }
     }
 
-    /// Runs after the drain already scheduled, if any: tasks on a loop run in order.
+    /// Runs once the ticks received so far have been fanned out: after the drain already
+    /// scheduled, if any, or on the hub's loop at once.
     func afterPendingTicks(_ body: @escaping @Sendable () -> Void) {
-        self.eventLoop.execute(body)
+        let waitsForDrain = self.state.withLockedValue { state in
+            if state.drainScheduled { state.afterDrain.append(body) }
+            return state.drainScheduled
+        }
+        if !waitsForDrain {
+            self.eventLoop.execute(body)
+        }
     }
 
     private func drain() {
-        let ticks = self.state.withLockedValue { state in
+        let (ticks, afterDrain) = self.state.withLockedValue { state in
             state.drainScheduled = false
+            state.lastDrain = Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds)
             let ticks = state.ticks
             state.ticks = []
             state.ticks.reserveCapacity(ticks.count)
-            return ticks
+            defer { state.afterDrain.removeAll() }
+            return (ticks, state.afterDrain)
         }
         self.hub.value.publish(ticks)
+        for body in afterDrain { body() }
     }
 }

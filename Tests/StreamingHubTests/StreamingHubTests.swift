@@ -63,7 +63,7 @@ struct StreamingHubTests {
         let commands: FeedCommandQueue
         let feedTask: Task<Void, Never>
 
-        init(throttle: TimeAmount = .zero) async throws {
+        init(throttle: TimeAmount = .zero, batchWindow: TimeAmount = .zero) async throws {
             self.loop = MultiThreadedEventLoopGroup.singleton.next()
             let commands = FeedCommandQueue()
             let loop = self.loop
@@ -71,7 +71,7 @@ struct StreamingHubTests {
                 NIOLoopBound(
                     StreamingHub(
                         eventLoop: loop,
-                        configuration: HubConfiguration(brokerName: "test", ltpThrottle: throttle),
+                        configuration: HubConfiguration(brokerName: "test", ltpThrottle: throttle, tickBatchWindow: batchWindow),
                         commands: commands,
                         logger: Logger(label: "test")
                     ),
@@ -269,6 +269,36 @@ struct StreamingHubTests {
         #expect(try await removed.futureResult.get() == 1)
         #expect(try await fixture.onLoop { $0.metrics.framesDelivered } == 6)
         try await remoteGroup.shutdownGracefully()
+        await fixture.finish()
+    }
+
+    @Test("with a batch window a tick after a quiet spell goes out at once, and ticks within the window go out together")
+    func batchWindow() async throws {
+        let fixture = try await Fixture(batchWindow: .seconds(2))
+        let a = try await fixture.makeSubscriber(1)
+        _ = try await fixture.subscribe(a, [self.sbin], .quote)
+        let sink = try await fixture.onLoop { $0.makeSink() }
+        sink.receive(self.tick(10))
+        var delivered = 0
+        for _ in 0..<100 where delivered == 0 {
+            try await Task.sleep(for: .milliseconds(5))
+            delivered = try await fixture.onLoop { _ in a.value.frames.count }
+        }
+        #expect(delivered == 1, "the first tick is not held back")
+
+        sink.receive(self.tick(11))
+        sink.receive(self.tick(12))
+        sink.feedStateChanged(.disconnected)
+        let fannedOut = fixture.loop.makePromise(of: Void.self)
+        sink.afterPendingTicks { fannedOut.succeed(()) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await fixture.onLoop { _ in a.value.frames.count } == 1, "ticks within the window wait for its end")
+        try await fannedOut.futureResult.get()
+        let (frames, flushes, latest) = try await fixture.onLoop { hub in
+            (a.value.frames.count, a.value.flushes, hub.latestFrame(for: self.sbin, mode: .quote))
+        }
+        #expect(frames == 3 && flushes == 2, "the two held ticks reach the subscriber in one flush")
+        #expect(latest == nil, "the disconnect is applied after the ticks received before it")
         await fixture.finish()
     }
 
