@@ -154,10 +154,12 @@ final class SubscriberIDGenerator: Sendable {
     private let last = NIOLockedValueBox<UInt64>(0)
 
     func next() -> SubscriberID {
-        SubscriberID(rawValue: self.last.withLockedValue { last in
-            last += 1
-            return last
-        })
+        SubscriberID(
+            rawValue: self.last.withLockedValue { last in
+                last += 1
+                return last
+            }
+        )
     }
 }
 
