@@ -28,12 +28,14 @@ public struct AgentConfiguration: Sendable {
     /// Market data held for a local client that is not reading (`ipc_budget_bytes`), before it gets `closing`.
     public var ipcOutboxBudgetBytes = 4 << 20
     /// Event loops WebSocket connections are spread over (`event_loops`), the hub's included; 0
-    /// means one per core.
+    /// means one per two cores.
     public var clientEventLoops = 0
 
-    /// The number of event loops for WebSocket connections: ``clientEventLoops``, or one per core.
+    /// The number of event loops for WebSocket connections: ``clientEventLoops``, or one per two
+    /// cores, leaving the other half to the programs reading the ticks (on 2 cores, one loop
+    /// spends less CPU per frame than two, with lower latency: see BENCHMARKS.md).
     public var resolvedClientEventLoops: Int {
-        self.clientEventLoops > 0 ? self.clientEventLoops : System.coreCount
+        self.clientEventLoops > 0 ? self.clientEventLoops : max(1, System.coreCount / 2)
     }
     /// The always-on recording of `[record]`, if configured.
     public var record: RecordConfiguration?

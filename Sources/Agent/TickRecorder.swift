@@ -6,7 +6,7 @@ import TickRecording
 /// One recording inside the hub: a subscriber that holds its instruments (so the feed streams
 /// them) without taking frames, and a tap that hands every tick of them to the writer thread.
 ///
-/// Confined to the hub's event loop, like every subscriber.
+/// Confined to the hub's event loop, where the hub calls it directly.
 final class TickRecorder: MarketDataSubscriber, TickTap {
     let subscriberID: SubscriberID
     let recording: RecordingDescription

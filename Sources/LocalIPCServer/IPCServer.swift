@@ -13,7 +13,8 @@ import Glibc
 /// served until graceful shutdown, when every client gets a `closing` event and the socket file
 /// is removed.
 ///
-/// Connections live on the hub's event loop, like the WebSocket clients: one index, one fan-out.
+/// Connections live on the hub's event loop, so the hub calls them directly (WebSocket clients are
+/// spread over several loops; local clients are few, and their requests read the hub's state).
 public final class IPCServer: Service {
     /// The socket's path.
     public let socketPath: String

@@ -30,6 +30,8 @@ struct TestAgent {
         configuration.handleSignals = false
         configuration.brokers["simulator"] = .init(["ticks_per_second": "20", "seed": "7"])
         configuration.ipcSocketPath = temporarySocketPath()
+        // Two loops, so that every real-socket test has clients on the hub's loop and on another.
+        configuration.clientEventLoops = 2
         modify(&configuration)
         return configuration
     }
