@@ -23,9 +23,6 @@ public struct HubConnector: Sendable {
         self.counters = hub.value.sharedCounters
     }
 
-    /// The hub's event loop.
-    public var hubEventLoop: any EventLoop { self.hub.eventLoop }
-
     /// A new subscriber id, unique across all servers; callable from any thread.
     public func makeSubscriberID() -> SubscriberID {
         self.subscriberIDs.next()
