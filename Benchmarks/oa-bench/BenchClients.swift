@@ -140,8 +140,9 @@ final class UpgradeRequestHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelActive(context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
+        // No Content-Length: a GET upgrade has no body, and some servers (Python websockets
+        // before 16, which OpenAlgo pins) refuse an upgrade request that carries the header.
         headers.add(name: "Host", value: "\(self.host):\(self.port)")
-        headers.add(name: "Content-Length", value: "0")
         let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: headers)
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
