@@ -55,6 +55,12 @@ final class ProxyContext {
         return true
     }
 
+    /// Gives back the place ``admitConnection()`` took for a connection whose handlers could not
+    /// be set up (its channel closed during the upgrade).
+    func admissionFailed() {
+        self.slots.release()
+    }
+
     func connectionOpened(_ connection: WebSocketConnectionHandler) {
         self.connections[connection.subscriberID] = connection
     }

@@ -139,15 +139,21 @@ public final class WebSocketServer: Service {
                         return
                     }
                     let gateway = PreframedWriteGateway()
-                    try channel.pipeline.syncOperations.addHandler(gateway, position: .first)
-                    try channel.pipeline.syncOperations.addHandlers(
-                        NIOWebSocketFrameAggregator(
-                            minNonFinalFragmentSize: 0,
-                            maxAccumulatedFrameCount: 1024,
-                            maxAccumulatedFrameSize: configuration.maxMessageBytes
-                        ),
-                        WebSocketConnectionHandler(proxy: context, gateway: gateway)
-                    )
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(gateway, position: .first)
+                        try channel.pipeline.syncOperations.addHandlers(
+                            NIOWebSocketFrameAggregator(
+                                minNonFinalFragmentSize: 0,
+                                maxAccumulatedFrameCount: 1024,
+                                maxAccumulatedFrameSize: configuration.maxMessageBytes
+                            ),
+                            WebSocketConnectionHandler(proxy: context, gateway: gateway)
+                        )
+                    } catch {
+                        // The connection handler was not added, so it will never give its place back.
+                        context.admissionFailed()
+                        throw error
+                    }
                 }
             }
         )

@@ -657,19 +657,20 @@ private final class HubInbox: FeedEventSink {
     }
 
     func receive(_ tick: Tick) {
-        let window = self.batchWindow.withLockedValue { $0 }
-        let delay: Int64? = self.state.withLockedValue { state in
+        // Only the first tick of a burst schedules the drain; the others just join it.
+        let lastDrain: Int64? = self.state.withLockedValue { state in
             state.ticks.append(tick)
             guard !state.drainScheduled else { return nil }
             state.drainScheduled = true
-            guard window > 0 else { return 0 }
-            let now = Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds)
-            return max(0, state.lastDrain + window - now)
+            return state.lastDrain
         }
-        switch delay {
-        case nil: break
-        case 0?: self.eventLoop.execute { self.drain() }
-        case let delay?: self.eventLoop.scheduleTask(in: .nanoseconds(delay)) { self.drain() }
+        guard let lastDrain else { return }
+        let window = self.batchWindow.withLockedValue { $0 }
+        let delay = window > 0 ? lastDrain + window - Int64(truncatingIfNeeded: NIODeadline.now().uptimeNanoseconds) : 0
+        if delay > 0 {
+            self.eventLoop.scheduleTask(in: .nanoseconds(delay)) { self.drain() }
+        } else {
+            self.eventLoop.execute { self.drain() }
         }
     }
 

@@ -211,13 +211,7 @@ struct Subscribe: AgentCommand {
     func validate() throws {
         try self.selection.check()
         if let count, count < 0 { throw ValidationError("--count must be 0 (no limit) or more") }
-        if let duration {
-            do {
-                _ = try DurationArgument.parse(duration)
-            } catch {
-                throw ValidationError("--duration: \(error)")
-            }
-        }
+        try DurationArgument.validateDurationOption(self.duration)
     }
 
     func run() throws {
@@ -594,13 +588,7 @@ struct Events: AgentCommand {
         for event in self.events where !IPCEvent.optional.map(\.rawValue).contains(event) {
             throw ValidationError("--event '\(event)' is not one of \(IPCEvent.optional.map(\.rawValue).joined(separator: ", "))")
         }
-        if let duration {
-            do {
-                _ = try DurationArgument.parse(duration)
-            } catch {
-                throw ValidationError("--duration: \(error)")
-            }
-        }
+        try DurationArgument.validateDurationOption(self.duration)
     }
 
     func run() throws {
@@ -618,6 +606,19 @@ struct Events: AgentCommand {
                 self.count.map { delivered >= $0 } ?? false
             }
             try outcome.exit()
+        }
+    }
+}
+
+extension DurationArgument {
+    /// Checks a `--duration` value in `validate()`, so that a bad one is a usage error (exit 64)
+    /// before anything connects.
+    static func validateDurationOption(_ text: String?) throws {
+        guard let text else { return }
+        do {
+            _ = try DurationArgument.parse(text)
+        } catch {
+            throw ValidationError("--duration: \(error)")
         }
     }
 }

@@ -57,13 +57,7 @@ struct Record: AgentCommand {
         }
         try self.selection.check()
         guard self.output != nil else { throw ValidationError("--output FILE is required") }
-        if let duration {
-            do {
-                _ = try DurationArgument.parse(duration)
-            } catch {
-                throw ValidationError("--duration: \(error)")
-            }
-        }
+        try DurationArgument.validateDurationOption(self.duration)
     }
 
     func run() throws {

@@ -20,7 +20,7 @@ struct FeedSupervisorStateMachineTests {
                 stallTimeout: stallTimeout,
                 stallCheckInterval: .seconds(30)
             ),
-            random: SeededRandom(seed: 1)
+            random: SplitMix64(seed: 1)
         )
     }
 
@@ -184,7 +184,7 @@ struct ReconnectPolicyTests {
     func defaults() {
         let policy = ReconnectPolicy()
         #expect((1...7).map { policy.nominalDelay(beforeAttempt: $0) } == [1, 2, 4, 8, 16, 30, 30].map { TimeAmount.seconds($0) })
-        var random = SeededRandom(seed: 7)
+        var random = SplitMix64(seed: 7)
         #expect(policy.delay(beforeAttempt: 5, using: &random) != nil)
         #expect(policy.delay(beforeAttempt: 6, using: &random) == nil)
     }
@@ -193,7 +193,7 @@ struct ReconnectPolicyTests {
     func jitter() {
         let policy = ReconnectPolicy(initialDelay: .seconds(2), maximumDelay: .seconds(60), maximumAttempts: 50, jitter: 0.5)
         func delays(seed: UInt64) -> [TimeAmount] {
-            var random = SeededRandom(seed: seed)
+            var random = SplitMix64(seed: seed)
             return (1...50).map { policy.delay(beforeAttempt: $0, using: &random)! }
         }
         let first = delays(seed: 42)

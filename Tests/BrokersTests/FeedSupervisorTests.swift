@@ -34,7 +34,7 @@ struct FeedSupervisorTests {
             codec: codec,
             eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
             logger: Logger(label: "test"),
-            random: SeededRandom(seed: 3)
+            random: SplitMix64(seed: 3)
         )
     }
 

@@ -69,11 +69,7 @@ struct AdapterTickBodyScanner {
         } else {
             var seen: UInt32 = 0
             while true {
-                self.skipWhitespace()
-                let name = try self.scanKey()
-                self.skipWhitespace()
-                try self.consume(UInt8(ascii: ":"))
-                self.skipWhitespace()
+                let name = try self.scanMemberName()
                 if let key = AdapterTickKey(utf8: name) {
                     let bit: UInt32 = 1 << key.rawValue
                     guard seen & bit == 0 else { throw Declined() }
@@ -167,6 +163,17 @@ struct AdapterTickBodyScanner {
         }
     }
 
+    /// A member's key (as ``scanKey()`` reads it) and the `:` after it, with the whitespace around
+    /// both; the scanner is left at the member's value.
+    private mutating func scanMemberName() throws(Declined) -> UnsafeRawBufferPointer {
+        self.skipWhitespace()
+        let name = try self.scanKey()
+        self.skipWhitespace()
+        try self.consume(UInt8(ascii: ":"))
+        self.skipWhitespace()
+        return name
+    }
+
     /// A key's bytes, without its quotes; a key with escapes or control characters is declined.
     private mutating func scanKey() throws(Declined) -> UnsafeRawBufferPointer {
         try self.consume(UInt8(ascii: "\""))
@@ -195,12 +202,7 @@ struct AdapterTickBodyScanner {
         var buy: [DepthLevel]?
         var sell: [DepthLevel]?
         for position in 0..<2 {
-            self.skipWhitespace()
-            guard let name = try? self.scanKey() else { return nil }
-            self.skipWhitespace()
-            guard self.current == UInt8(ascii: ":") else { return nil }
-            self.index += 1
-            self.skipWhitespace()
+            guard let name = try? self.scanMemberName() else { return nil }
             if Self.matches(name, "buy"), buy == nil {
                 buy = self.scanLevels()
                 if buy == nil { return nil }
@@ -256,12 +258,7 @@ struct AdapterTickBodyScanner {
         var quantity: Int64?
         var orders: Int64?
         for position in 0..<3 {
-            self.skipWhitespace()
-            guard let name = try? self.scanKey() else { return nil }
-            self.skipWhitespace()
-            guard self.current == UInt8(ascii: ":") else { return nil }
-            self.index += 1
-            self.skipWhitespace()
+            guard let name = try? self.scanMemberName() else { return nil }
             let number = self.scanNumber()
             if Self.matches(name, "price"), price == nil {
                 switch number {
