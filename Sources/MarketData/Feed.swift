@@ -74,14 +74,16 @@ public enum WallClock {
     /// A feed's epoch timestamp in milliseconds, whatever unit it came in. Brokers send
     /// milliseconds, OpenAlgo's adapters sometimes seconds, and publishers on the ZeroMQ bus (the
     /// benchmark's injector among them) nanoseconds; the unit is told apart by magnitude, which
-    /// is unambiguous for any date between 1973 and 5138.
+    /// is unambiguous for any date between 1973 and 5138. A timestamp of zero or below is no
+    /// date at all (a feed may send anything), so it has no value in milliseconds: `nil`.
     @inlinable
-    public static func milliseconds(fromEpochTimestamp timestamp: Int64) -> Int64 {
+    public static func milliseconds(fromEpochTimestamp timestamp: Int64) -> Int64? {
         switch timestamp {
         case 100_000_000_000_000_000...: return timestamp / 1_000_000
         case 100_000_000_000_000...: return timestamp / 1000
-        case ..<100_000_000_000: return timestamp &* 1000
-        default: return timestamp
+        case 100_000_000_000...: return timestamp
+        case 1...: return timestamp * 1000
+        default: return nil
         }
     }
 

@@ -392,7 +392,11 @@ public final class StreamingHub {
         for var tick in ticks {
             self.counters.ticksReceived += 1
             if let timestamp = tick.timestamp {
-                self.counters.feedLatency.record(milliseconds: wallClock - WallClock.milliseconds(fromEpochTimestamp: timestamp))
+                // Both are positive, so the difference cannot overflow; a timestamp that is no date
+                // is delivered as sent and left out of the latency.
+                if let sentAt = WallClock.milliseconds(fromEpochTimestamp: timestamp) {
+                    self.counters.feedLatency.record(milliseconds: wallClock - sentAt)
+                }
             } else if !tick.hasTimestamp {
                 tick.timestamp = wallClock
             }

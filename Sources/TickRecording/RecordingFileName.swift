@@ -61,7 +61,10 @@ public enum RecordingTime {
     /// `2026-11-27T03:45:01.123Z` for an epoch time in nanoseconds.
     public static func iso8601(epochNanoseconds: Int64) -> String {
         let day = RecordingDay(epochNanoseconds: epochNanoseconds)
-        let nanosecondsOfDay = epochNanoseconds - day.daysSinceEpoch * 86_400 * 1_000_000_000
+        // The remainder rather than `time - days * day`, whose product overflows for the earliest times.
+        let nanosecondsPerDay: Int64 = 86_400 * 1_000_000_000
+        let remainder = epochNanoseconds % nanosecondsPerDay
+        let nanosecondsOfDay = remainder >= 0 ? remainder : remainder + nanosecondsPerDay
         let milliseconds = nanosecondsOfDay / 1_000_000
         func pad(_ value: Int64, _ width: Int) -> String {
             let text = String(value)

@@ -215,6 +215,25 @@ extension BrokerFeedSuites {
             }
         }
 
+        @Test("a bus message whose timestamp is no date reaches the client as sent, and the agent keeps serving (it stopped with SIGILL)")
+        func timestampThatIsNoDate() async throws {
+            let endpoint = try Self.freeEndpoint()
+            try await BrokerFeedAgent.with(broker: "zmq", settings: ["endpoint": endpoint]) { agent in
+                let publisher = try AdapterPublisher(connectingTo: endpoint)
+                let local = try agent.localClient()
+                let client = try agent.client()
+                try Self.waitForBus(publisher, local)
+                #expect(try Self.subscribe(client, "RELIANCE", "NSE", mode: 2)["status"] == "success")
+                try publisher.publish("NSE_RELIANCE_QUOTE", #"{"ltp": 1, "timestamp": -9223372036854775}"#)
+                try publisher.publish("NSE_RELIANCE_QUOTE", #"{"ltp": 2, "timestamp": 1795737969836123457}"#)
+                let hostile = try Self.nextFrame(client)
+                #expect(hostile.contains(#""ltp": 1.0, "timestamp": -9223372036854775"#), "\(hostile)")
+                let next = try Self.nextFrame(client)
+                #expect(next.contains(#""ltp": 2.0, "timestamp": 1795737969836123457"#), "\(next)")
+                _ = try local.call("status")
+            }
+        }
+
         @Test("an endpoint that is taken fails the feed with libzmq's reason")
         func endpointTaken() async throws {
             let holder = try AdapterPublisher(binding: "tcp://127.0.0.1:*")

@@ -49,6 +49,16 @@ struct FeedTuningSettingsTests {
         #expect(throws: BrokerConfigurationError("[brokers.zerodha] stall_timeout_s must be a number, got 'soon'")) {
             try FeedTuningSettings.supervision(BrokerSettings(["stall_timeout_s": "soon"]), broker: "zerodha", defaults: self.defaults)
         }
+        // Beyond a day the timeout is refused: 1e300 seconds trapped converting to nanoseconds.
+        for tooLong in ["1e300", "86401"] {
+            #expect(
+                throws: BrokerConfigurationError(
+                    "[brokers.zerodha] stall_timeout_s must be from 0 (no check) to 86400 seconds, got \(tooLong)"
+                )
+            ) {
+                try FeedTuningSettings.supervision(BrokerSettings(["stall_timeout_s": tooLong]), broker: "zerodha", defaults: self.defaults)
+            }
+        }
     }
 
     @Test("the registry builds the Zerodha adapter and refuses a ws_url that is no WebSocket address")

@@ -106,6 +106,41 @@ struct ReplayFeedTests {
         await feed.disconnect()
     }
 
+    @Test("a record received before the first plays at once: a recv_ns of Int64.min no longer traps the player")
+    func receiveTimeOutOfRange() async throws {
+        let (path, _) = try Self.writeRecording(count: 0)
+        let lines = [
+            #"{"recv_ns":1795760624794159460,"exchange":"NSE","symbol":"RELIANCE","mode":1,"ltp":1.5}"#,
+            #"{"recv_ns":-9223372036854775808,"exchange":"NSE","symbol":"RELIANCE","mode":1,"ltp":2.5}"#,
+            #"{"recv_ns":1795760624795159460,"exchange":"NSE","symbol":"RELIANCE","mode":1,"ltp":3.5}"#,
+        ]
+        let file = try #require(fopen(path, "w"))
+        fputs(lines.joined(separator: "\n") + "\n", file)
+        fclose(file)
+        let feed = try Self.feed(path, speed: "1")
+        let sink = RecordingSink()
+        try await feed.connect(sink: sink)
+        _ = await feed.subscribe([Instrument(exchange: "NSE", symbol: "RELIANCE")], mode: .ltp, depth: 5)
+        try await Self.waitUntil { Self.detail(feed)["state"] == "finished" }
+        #expect(sink.receivedTicks.map(\.ltp) == [1.5, 2.5, 3.5])
+        #expect(Self.detail(feed)["state"] == "finished")
+        await feed.disconnect()
+    }
+
+    @Test(
+        "a record's due time is the recorded gap over the speed, clamped: far apart, out of order or at 1e-12×, nothing traps",
+        arguments: [
+            (Int64(2_000_000), Int64(1_000_000), 0.5, Int64(102_000_000)),
+            (Int64.min, Int64(1_000_000), 1.0, Int64(100_000_000)),
+            (Int64.max, Int64.min, 1.0, Int64.max),
+            (Int64(1_001_000_000), Int64(1_000_000), 1e-12, Int64.max),
+            (Int64.max, Int64(0), 1e-12, Int64.max),
+        ]
+    )
+    func dueTimes(receivedAt: Int64, firstRecorded: Int64, factor: Double, due: Int64) {
+        #expect(ReplaySchedule.due(receivedAt, firstRecorded: firstRecorded, startedAt: 100_000_000, factor: factor) == due)
+    }
+
     @Test("settings: file is required, speed is a factor or max, and the recording must exist")
     func settings() throws {
         #expect(throws: BrokerConfigurationError.self) { try ReplayConfiguration(BrokerSettings()) }

@@ -192,6 +192,27 @@ struct StreamingHubTests {
         await fixture.finish()
     }
 
+    @Test(
+        "a tick whose timestamp is no date is delivered as sent and left out of the feed latency (it trapped the agent)",
+        arguments: [-9_223_372_036_854_775, Int64.min, 0]
+    )
+    func timestampThatIsNoDate(timestamp: Int64) async throws {
+        let fixture = try await Fixture()
+        let subscriber = try await fixture.makeSubscriber(1)
+        _ = try await fixture.subscribe(subscriber, [self.sbin], .quote)
+        var tick = self.tick(10)
+        tick.timestamp = timestamp
+        let hostile = tick
+        let (frames, latencySamples) = try await fixture.onLoop { hub in
+            hub.publish([hostile, self.tick(11)])
+            return (subscriber.value.frames.map(\.text), hub.metrics.feedLatency.count)
+        }
+        #expect(frames.count == 2)
+        #expect(frames.first?.contains("\"timestamp\": \(timestamp)") == true, "\(frames)")
+        #expect(latencySamples == 1, "only the tick with a real date is measured")
+        await fixture.finish()
+    }
+
     /// A subscriber on a loop of its own, as a WebSocket connection is: it reaches the hub through
     /// the connector and records on which loop each call came.
     final class RemoteSubscriber: MarketDataSubscriber {

@@ -166,6 +166,9 @@ private func line(_ record: TickRecord) -> ByteBuffer {
         #expect(RecordingDay(epochNanoseconds: 951_782_400 * 1_000_000_000).description == "2000-02-29")
         #expect(RecordingDay(epochNanoseconds: Self.earlyOnDayTwo - 1).description == "2026-11-27")
         #expect(RecordingTime.iso8601(epochNanoseconds: Self.lateOnDayOne) == "2026-11-27T23:59:59.500Z")
+        // The ends of the range: Int64.min overflowed working out the time of day (a replay's status trapped on it).
+        #expect(RecordingTime.iso8601(epochNanoseconds: .min) == "1677-09-21T00:12:43.145Z")
+        #expect(RecordingTime.iso8601(epochNanoseconds: .max) == "2262-04-11T23:47:16.854Z")
         #expect(RecordingFileName(output: "/data/ticks").path(forDay: RecordingDay(epochNanoseconds: 0)) == "/data/ticks-1970-01-01.jsonl")
         #expect(RecordingFileName(output: "a.b/ticks.gz.jsonl").path(forDay: RecordingDay(epochNanoseconds: 0)) == "a.b/ticks.gz-1970-01-01.jsonl")
     }

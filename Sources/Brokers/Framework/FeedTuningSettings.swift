@@ -1,3 +1,4 @@
+import MarketData
 import NIOCore
 
 /// The `[brokers.<name>]` keys every supervised broker feed reads on top of its broker's
@@ -18,6 +19,9 @@ import NIOCore
 /// Silence is checked every `stall_timeout_s / 3` (at most every 30 s), so a stall is noticed
 /// within a third of the timeout after it is due.
 public enum FeedTuningSettings {
+    /// A day: a feed silent for longer while subscribed is not streaming, whatever the market.
+    static let longestStallTimeout: Double = 86_400
+
     public static let keys = [
         "reconnect_initial_delay_ms", "reconnect_multiplier", "reconnect_max_delay_ms", "reconnect_max_attempts", "stall_timeout_s",
         "subscribe_batch_ms", "max_connections", "max_instruments_per_connection",
@@ -56,9 +60,13 @@ public enum FeedTuningSettings {
             )
         }
         let seconds = try settings.double("stall_timeout_s", broker: broker, default: 0)
-        guard seconds >= 0 else { throw BrokerConfigurationError("[brokers.\(broker)] stall_timeout_s cannot be negative") }
+        guard seconds >= 0, seconds <= Self.longestStallTimeout else {
+            throw BrokerConfigurationError(
+                "[brokers.\(broker)] stall_timeout_s must be from 0 (no check) to \(Int(Self.longestStallTimeout)) seconds, got \(settings["stall_timeout_s"] ?? "")"
+            )
+        }
         guard seconds > 0 else { return FeedSupervisorStateMachine.Configuration(reconnect: reconnect, stallTimeout: nil) }
-        let timeout = TimeAmount.nanoseconds(Int64(seconds * 1e9))
+        let timeout = TimeAmount.nanoseconds(Int64(saturating: seconds * 1e9))
         return FeedSupervisorStateMachine.Configuration(
             reconnect: reconnect,
             stallTimeout: timeout,

@@ -226,8 +226,8 @@ private final class ReplayPlayer: @unchecked Sendable {
             number += 1
             if case .factor(let factor) = self.speed {
                 if let firstRecorded {
-                    let due = startedAt + Int64(Double(record.receivedAt - firstRecorded) / factor)
-                    guard self.sleep(until: due) else { return false }
+                    guard self.sleep(until: ReplaySchedule.due(record.receivedAt, firstRecorded: firstRecorded, startedAt: startedAt, factor: factor))
+                    else { return false }
                 } else {
                     firstRecorded = record.receivedAt
                     startedAt = Self.monotonicNow()
@@ -300,5 +300,21 @@ private final class ReplayPlayer: @unchecked Sendable {
         var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
         var remaining = timespec()
         while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}
+
+/// When each record of a recording plays.
+package enum ReplaySchedule {
+    /// The monotonic time at which a record received at `receivedAt` plays, when the first one
+    /// (received at `firstRecorded`) played at `startedAt`: the recorded gap divided by the speed.
+    /// Receive times come from a file, so any two may be far apart or out of order: a record from
+    /// before the first plays at once, and a gap too long for the clock waits as long as it can.
+    package static func due(_ receivedAt: Int64, firstRecorded: Int64, startedAt: Int64, factor: Double) -> Int64 {
+        let (gap, overflow) = receivedAt.subtractingReportingOverflow(firstRecorded)
+        let recordedGap = overflow ? (receivedAt < firstRecorded ? Int64.min : Int64.max) : gap
+        guard recordedGap > 0 else { return startedAt }
+        let wait = Int64(saturating: Double(recordedGap) / factor)
+        let (due, late) = startedAt.addingReportingOverflow(wait)
+        return late ? Int64.max : due
     }
 }
