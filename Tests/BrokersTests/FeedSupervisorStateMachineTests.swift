@@ -52,7 +52,9 @@ struct FeedSupervisorStateMachineTests {
         #expect(machine.unsubscribe([self.infy, Instrument(exchange: "NSE", symbol: "UNKNOWN")]) == [.forward(.unsubscribe, [self.infy])])
 
         #expect(
-            machine.connectionLost(reason: "reset") == [.cancelTimers, .report(.reconnecting(attempt: 1)), .scheduleReconnect(after: .seconds(1))]
+            machine.connectionLost(reason: "reset", now: self.at(seconds: 6)) == [
+                .cancelTimers, .report(.reconnecting(attempt: 1)), .scheduleReconnect(after: .seconds(1)),
+            ]
         )
         #expect(machine.state == .waitingToReconnect(attempt: 1))
         #expect(machine.subscribe([self.infy], mode: .ltp, depth: 5, now: self.at(seconds: 3)) == [], "recorded, sent by the replay")
@@ -71,9 +73,35 @@ struct FeedSupervisorStateMachineTests {
             ]
         )
         #expect(
-            machine.connectionLost(reason: "reset") == [.cancelTimers, .report(.reconnecting(attempt: 1)), .scheduleReconnect(after: .seconds(1))],
-            "a successful connect restarts the attempt count"
+            machine.connectionLost(reason: "reset", now: self.at(seconds: 15)) == [
+                .cancelTimers, .report(.reconnecting(attempt: 1)), .scheduleReconnect(after: .seconds(1)),
+            ],
+            "a connection that stayed up restarts the attempt count"
         )
+    }
+
+    @Test("a broker that accepts and drops at once uses up the attempts and the feed fails (it was retried forever)")
+    func flapping() {
+        var machine = self.machine(attempts: 3)
+        _ = machine.start()
+        var now = 0.0
+        var reports: [FeedConnectionState] = []
+        for _ in 0..<10 {
+            _ = machine.connectSucceeded(now: self.at(seconds: now))
+            now += 0.5
+            let actions = machine.connectionLost(reason: "closed by the broker", now: self.at(seconds: now))
+            reports += actions.compactMap { if case .report(let state) = $0 { return state } else { return nil } }
+            guard case .scheduleReconnect(let delay) = actions.last else { break }
+            now += Double(delay.nanoseconds) / 1e9
+            #expect(machine.backoffElapsed() == [.connect])
+        }
+        #expect(
+            reports == [
+                .reconnecting(attempt: 1), .reconnecting(attempt: 2), .reconnecting(attempt: 3),
+                .failed(reason: "gave up after 3 reconnect attempts: closed by the broker"),
+            ]
+        )
+        #expect(machine.start() == [.report(.connecting), .connect], "started again, it tries afresh")
     }
 
     @Test("after the last attempt the feed fails with a reason and stays failed until started again")
@@ -99,7 +127,7 @@ struct FeedSupervisorStateMachineTests {
         _ = machine.start()
         _ = machine.connectSucceeded(now: self.at(seconds: 0))
         #expect(
-            machine.connectionLost(reason: "807 access token expired", retryable: false) == [
+            machine.connectionLost(reason: "807 access token expired", retryable: false, now: self.at(seconds: 1)) == [
                 .cancelTimers, .report(.failed(reason: "807 access token expired")),
             ]
         )
@@ -163,7 +191,7 @@ struct FeedSupervisorStateMachineTests {
         _ = connected.connectSucceeded(now: self.at(seconds: 0))
         #expect(connected.stop() == [.cancelTimers, .closeConnection, .report(.disconnected)])
         #expect(connected.activeSubscriptions.isEmpty)
-        #expect(connected.connectionLost(reason: "late close") == [])
+        #expect(connected.connectionLost(reason: "late close", now: self.at(seconds: 9)) == [])
 
         var waiting = self.machine()
         _ = waiting.start()

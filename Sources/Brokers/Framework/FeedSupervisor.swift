@@ -293,7 +293,7 @@ public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
         case .closeConnection(let reason, let retry):
             self.logger.warning("broker ended the session", metadata: ["reason": "\(reason)"])
             self.detachConnection()?.close()
-            self.apply(self.engine.value.machine.connectionLost(reason: reason, retryable: retry))
+            self.apply(self.engine.value.machine.connectionLost(reason: reason, retryable: retry, now: .now()))
         }
     }
 
@@ -308,7 +308,7 @@ public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
         let reason = error?.message ?? "the connection was closed"
         self.logger.warning("broker connection lost", metadata: ["reason": "\(reason)"])
         let retry = error.map { self.engine.value.codec.shouldRetry(after: $0) } ?? true
-        self.apply(self.engine.value.machine.connectionLost(reason: reason, retryable: retry))
+        self.apply(self.engine.value.machine.connectionLost(reason: reason, retryable: retry, now: .now()))
     }
 
     /// The supervisor's mutable state, confined to its event loop.

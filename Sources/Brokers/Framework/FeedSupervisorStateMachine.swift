@@ -6,7 +6,10 @@ import NIOCore
 ///
 /// Lifecycle: `idle` → `connecting` → `connected`; a lost connection, a failed connect or a stall
 /// goes to `waitingToReconnect(attempt)` with a ``ReconnectPolicy`` delay, then `connecting`
-/// again; the attempt counter restarts after every successful connect. When the policy runs out
+/// again. The attempt counter restarts once a connection has stayed up for
+/// ``Configuration/stableConnection``: a broker that accepts and drops at once (an expired session
+/// some brokers close only after the upgrade) uses up the attempts and the feed fails, instead of
+/// being retried forever while looking connected. When the policy runs out
 /// (or an error is not worth retrying) the machine is `failed` and stays there until started
 /// again. `stop()` ends everything from any state.
 ///
@@ -26,17 +29,22 @@ public struct FeedSupervisorStateMachine {
         public var stallTimeout: TimeAmount?
         /// How often silence is checked.
         public var stallCheckInterval: TimeAmount
+        /// How long a connection must stay up before its drop counts as a new problem rather than
+        /// one more failed attempt.
+        public var stableConnection: TimeAmount
 
         /// OpenAlgo's watchdog values (spec §0.3): 90 s of silence, checked every 30 s.
         public init(
             reconnect: ReconnectPolicy = ReconnectPolicy(),
             stallTimeout: TimeAmount? = .seconds(90),
-            stallCheckInterval: TimeAmount = .seconds(30)
+            stallCheckInterval: TimeAmount = .seconds(30),
+            stableConnection: TimeAmount = .seconds(5)
         ) {
             precondition(stallCheckInterval > .zero, "the stall check interval must be positive")
             self.reconnect = reconnect
             self.stallTimeout = stallTimeout
             self.stallCheckInterval = stallCheckInterval
+            self.stableConnection = stableConnection
         }
     }
 
@@ -80,6 +88,8 @@ public struct FeedSupervisorStateMachine {
     private var subscriptions: [Instrument: (mode: SubscriptionMode, depth: Int, sequence: Int)] = [:]
     private var nextSequence = 0
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
+    /// When the current connection opened, and the attempt that opened it (0 for the first connect).
+    private var currentConnection = (openedAt: NIODeadline.uptimeNanoseconds(0), attempt: 0)
     private var sawDataSinceCheck = false
 
     /// - Parameter random: the jitter source; pass a seeded generator for repeatable delays.
@@ -108,8 +118,9 @@ public struct FeedSupervisorStateMachine {
 
     /// The connection asked for by `.connect` is open.
     public mutating func connectSucceeded(now: NIODeadline) -> [Action] {
-        guard case .connecting = self.state else { return [.closeConnection] }
+        guard case .connecting(let attempt) = self.state else { return [.closeConnection] }
         self.state = .connected
+        self.currentConnection = (now, attempt)
         self.lastActivity = now
         self.sawDataSinceCheck = false
         var actions: [Action] = [.report(.connected), .replay(self.activeSubscriptions)]
@@ -126,10 +137,12 @@ public struct FeedSupervisorStateMachine {
         return self.retry(after: attempt, reason: reason, retryable: retryable)
     }
 
-    /// The open connection ended without being asked to.
-    public mutating func connectionLost(reason: String, retryable: Bool = true) -> [Action] {
+    /// The open connection ended without being asked to. Sooner than
+    /// ``Configuration/stableConnection`` after it opened, that counts as its attempt failing.
+    public mutating func connectionLost(reason: String, retryable: Bool = true, now: NIODeadline) -> [Action] {
         guard case .connected = self.state else { return [] }
-        return [.cancelTimers] + self.retry(after: 0, reason: reason, retryable: retryable)
+        let stable = now - self.currentConnection.openedAt >= self.configuration.stableConnection
+        return [.cancelTimers] + self.retry(after: stable ? 0 : self.currentConnection.attempt, reason: reason, retryable: retryable)
     }
 
     /// The backoff asked for by `.scheduleReconnect` is over.
