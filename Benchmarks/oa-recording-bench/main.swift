@@ -89,6 +89,22 @@ final class CountingSubscriber: MarketDataSubscriber {
 /// Forwards the hub's requests to the replay feed.
 struct ReplayControl: FeedControl {
     let feed: ReplayFeed
+    let sink: any FeedEventSink
+
+    func start(_ request: FeedStartRequest) async -> Result<Void, FeedStartFailure> {
+        do {
+            try await self.feed.connect(sink: self.sink)
+            return .success(())
+        } catch {
+            return .failure(FeedStartFailure(reason: "\(error)"))
+        }
+    }
+
+    func stop() async {
+        await self.feed.disconnect()
+    }
+
+    func credentialsChangedSinceStart() async -> Bool { false }
 
     func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
         await self.feed.subscribe(instruments, mode: mode, depth: depth)
@@ -137,10 +153,10 @@ let (hub, sink, subscriber) = try await hubLoop.submit {
     hub.register(subscriber)
     return (NIOLoopBound(hub, eventLoop: hubLoop), hub.makeSink(), NIOLoopBound(subscriber, eventLoop: hubLoop))
 }.get()
-try await feed.connect(sink: sink)
-let queue = Task { await commands.run(feed: ReplayControl(feed: feed)) }
+let queue = Task { await commands.run(feed: ReplayControl(feed: feed, sink: sink)) }
 let replayStart = now()
 try await hubLoop.submit {
+    hub.value.connectFeed(FeedStartRequest()) { _ in }
     hub.value.subscribe(
         subscriber.value,
         to: [Instrument(exchange: "NSE", symbol: "RELIANCE"), Instrument(exchange: "NFO", symbol: "NIFTY28DEC2425000CE")],

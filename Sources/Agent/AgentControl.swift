@@ -79,14 +79,23 @@ final class AgentControl: IPCAgentControl {
     }
 
     func connectFeed(broker: String?, credentials: [String: String]) async -> Result<Void, RPCError> {
-        let supervisor = self.supervisor
-        return await self.commands.perform { await supervisor.connect(broker: broker, credentials: credentials) }
-            ?? .failure(.notConnected("The agent is shutting down."))
+        if let broker {
+            do {
+                _ = try BrokerRegistry.supportedName(broker.lowercased())
+            } catch {
+                return .failure(
+                    .brokerUnavailable(error.message, extra: ["supported": .array(BrokerRegistry.supportedBrokers.map { .string($0) })])
+                )
+            }
+        }
+        switch await StreamingHub.connectFeed(self.hub, FeedStartRequest(broker: broker, credentials: credentials)) {
+        case .success: return .success(())
+        case .failure(let failure): return .failure(.brokerUnavailable(failure.reason))
+        }
     }
 
     func disconnectFeed() async {
-        let supervisor = self.supervisor
-        _ = await self.commands.perform { await supervisor.disconnect() }
+        await StreamingHub.disconnectFeed(self.hub)
     }
 
     func startRecording(_ request: RecordingRequest) async -> Result<JSONValue, RPCError> {
@@ -127,12 +136,13 @@ final class AgentControl: IPCAgentControl {
         let changes = ConfigurationChanges(from: previous, to: fresh)
         if let logLevel = self.logLevel { logLevel.current = fresh.logLevel }
         let hub = self.hub
+        self.supervisor.updateBrokerSettings(fresh.brokers)
         try? await hub.eventLoop.submit {
             hub.value.setLTPThrottle(fresh.ltpThrottle)
             hub.value.setTickBatchWindow(fresh.tickBatchWindow)
+            hub.value.credentialsChanged()
         }.get()
         try? await self.webSocketServer.updateLimits(from: fresh.proxy)
-        self.supervisor.updateBrokerSettings(fresh.brokers)
         self.running.withLockedValue { running in
             var applied = fresh
             applied.proxy.host = running.proxy.host

@@ -122,7 +122,7 @@ public final class AgentRuntime: Sendable {
             if let inherited = listeners.ipc {
                 try ListenBacklog.restore(inherited)
             }
-            let feedService = FeedService(supervisor: supervisor, commands: commands, logger: logger)
+            let feedService = FeedService(supervisor: supervisor, hub: hub, commands: commands, logger: logger)
             let reporter = try await hubLoop.submit {
                 NIOLoopBound(
                     ServiceManagerReporter(

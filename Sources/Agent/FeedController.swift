@@ -1,5 +1,4 @@
 import Brokers
-import LocalIPC
 import Logging
 import MarketData
 import NIOConcurrencyHelpers
@@ -7,18 +6,23 @@ import NIOCore
 import StreamingHub
 import WireJSON
 
-/// Owns the feed: which broker's adapter runs, connecting it, switching it to another broker,
-/// and stopping it, for every client at once.
+/// Runs the feed the hub asks for: which broker's adapter runs, starting it, switching it to
+/// another broker, stopping it.
 ///
-/// Every call runs on the hub's feed command queue (``FeedCommandQueue``), one at a time and in
-/// order with subscribe and unsubscribe requests, so a switch never races a subscription.
+/// It keeps no subscriptions of its own: the hub owns what clients want, and its feed reconciler
+/// asks a newly started feed for all of it, at each instrument's real mode and depth, and starts a
+/// failed feed again by itself. Every call runs on the hub's feed command queue
+/// (``FeedCommandQueue``), one at a time and in order with subscribe and unsubscribe requests.
 final class FeedController: FeedControl, Sendable {
     private struct State {
         var adapter: (any BrokerAdapter)?
         var brokerName: String
         var brokers: [String: BrokerSettings]
-        /// Set by ``disconnect()``: the feed stays off until someone connects it again.
-        var stoppedOnRequest = false
+        /// Credentials a client passed for a broker (`ws_connect`): kept in memory for that
+        /// broker's restarts, never written anywhere.
+        var explicitCredentials: [String: [String: String]] = [:]
+        /// The credential files as they were at the last start, to notice a new token.
+        var credentialsAtStart = CredentialsFingerprint()
     }
 
     private let state: NIOLockedValueBox<State>
@@ -49,75 +53,49 @@ final class FeedController: FeedControl, Sendable {
     /// The running adapter's member for `status`, if it has one (the replay position).
     var statusDetail: (key: String, value: JSONValue)? { self.adapter?.statusDetail }
 
-    /// Broker settings from a configuration reload; they apply at the next connect.
+    /// Broker settings from a configuration reload; they apply at the next start.
     func updateBrokerSettings(_ brokers: [String: BrokerSettings]) {
         self.state.withLockedValue { $0.brokers = brokers }
     }
 
     // MARK: FeedControl
 
-    /// Subscribes through the running feed. A feed that failed (or never started) is started
-    /// again first: clients closed with 1012 after a failure reconnect and re-subscribe, and that
-    /// is what restarts it.
     func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
-        let (adapter, stopped) = self.state.withLockedValue { ($0.adapter, $0.stoppedOnRequest) }
-        if let adapter, !Self.hasFailed(adapter) {
-            return await adapter.subscribe(instruments, mode: mode, depth: depth)
-        }
-        guard !stopped else {
-            return instruments.map { _ in .refused(message: "Broker feed is not connected") }
-        }
-        self.logger.notice("restarting the failed feed for a new subscription")
-        if case .failure(let error) = await self.connect(broker: nil, credentials: [:]) {
-            return instruments.map { _ in .refused(message: error.message) }
-        }
-        guard let restarted = self.adapter else { return instruments.map { _ in .refused(message: "Broker feed is not connected") } }
-        return await restarted.subscribe(instruments, mode: mode, depth: depth)
-    }
-
-    private static func hasFailed(_ adapter: any BrokerAdapter) -> Bool {
-        if case .failed = adapter.connectionState { return true }
-        return false
+        guard let adapter = self.adapter else { return instruments.map { _ in .refused(message: "Broker feed is not connected") } }
+        return await adapter.subscribe(instruments, mode: mode, depth: depth)
     }
 
     func unsubscribe(_ instruments: [Instrument]) async {
         await self.adapter?.unsubscribe(instruments)
     }
 
-    // MARK: Switching
-
-    /// Connects `broker` (or the current one) and streams every subscription the hub holds.
-    /// Connecting the broker that is already connected, without new credentials, changes nothing.
-    func connect(broker requested: String?, credentials: [String: String]) async -> Result<Void, RPCError> {
+    /// Starts `request`'s broker (or the current one) afresh. Starting the broker that is
+    /// already connected, without new credentials, changes nothing.
+    func start(_ request: FeedStartRequest) async -> Result<Void, FeedStartFailure> {
         let (current, currentName, brokers) = self.state.withLockedValue { ($0.adapter, $0.brokerName, $0.brokers) }
-        let name = (requested ?? currentName).lowercased()
         let canonical: String
         do {
-            canonical = try BrokerRegistry.supportedName(name)
+            canonical = try BrokerRegistry.supportedName((request.broker ?? currentName).lowercased())
         } catch {
-            return .failure(
-                .brokerUnavailable(
-                    error.message,
-                    extra: ["supported": .array(BrokerRegistry.supportedBrokers.map { .string($0) })]
-                )
-            )
+            return .failure(FeedStartFailure(reason: error.message))
         }
-        self.state.withLockedValue { $0.stoppedOnRequest = false }
-        // The running adapter's registry name, not its `brokerName`: a ZeroMQ feed reports the
-        // `broker_name` it was configured with, which may be another broker's name.
-        if let current, currentName == canonical, current.connectionState == .connected, credentials.isEmpty {
+        if let current, currentName == canonical, current.connectionState == .connected, request.credentials.isEmpty {
             return .success(())
         }
         if let current {
             await current.disconnect()
             self.state.withLockedValue { $0.adapter = nil }
         }
-        let settings = brokers[canonical] ?? BrokerSettings()
+        let credentials = self.state.withLockedValue { state in
+            if !request.credentials.isEmpty { state.explicitCredentials[canonical] = request.credentials }
+            state.credentialsAtStart = CredentialsFingerprint(broker: canonical, environment: self.environment)
+            return state.explicitCredentials[canonical] ?? [:]
+        }
         let adapter: any BrokerAdapter
         do {
             adapter = try BrokerRegistry.makeAdapter(
                 named: canonical,
-                settings: settings,
+                settings: brokers[canonical] ?? BrokerSettings(),
                 eventLoop: self.feedLoop,
                 logger: self.logger,
                 credentials: credentials,
@@ -125,7 +103,7 @@ final class FeedController: FeedControl, Sendable {
             )
         } catch {
             self.sink.feedStateChanged(.failed(reason: error.message))
-            return .failure(.brokerUnavailable(error.message))
+            return .failure(FeedStartFailure(reason: error.message))
         }
         let hub = self.hub
         let brokerName = adapter.brokerName
@@ -138,18 +116,16 @@ final class FeedController: FeedControl, Sendable {
             let reason = "cannot connect to \(brokerName): \(error)"
             self.logger.error("feed connection failed", metadata: ["broker": "\(brokerName)", "error": "\(error)"])
             self.sink.feedStateChanged(.failed(reason: reason))
-            return .failure(.brokerUnavailable(reason))
+            return .failure(FeedStartFailure(reason: reason))
         }
         self.state.withLockedValue { $0.adapter = adapter }
         self.logger.info("feed connected", metadata: ["broker": "\(brokerName)"])
-        await self.replaySubscriptions(to: adapter)
         return .success(())
     }
 
-    /// Stops the feed; the hub keeps its subscriptions for the next ``connect(broker:credentials:)``.
-    func disconnect() async {
+    /// Stops the feed; the hub keeps its subscriptions for the next start.
+    func stop() async {
         let adapter = self.state.withLockedValue { state in
-            state.stoppedOnRequest = true
             defer { state.adapter = nil }
             return state.adapter
         }
@@ -159,19 +135,8 @@ final class FeedController: FeedControl, Sendable {
         self.logger.info("feed disconnected", metadata: ["broker": "\(adapter.brokerName)"])
     }
 
-    /// Asks a newly connected feed for everything clients are subscribed to, grouped by mode.
-    private func replaySubscriptions(to adapter: any BrokerAdapter) async {
-        let hub = self.hub
-        guard let summary = try? await hub.eventLoop.submit({ hub.value.indexSummary() }).get(), !summary.isEmpty else { return }
-        for mode in SubscriptionMode.allCases {
-            let instruments = summary.filter { $0.brokerMode == mode }.map(\.instrument)
-            guard !instruments.isEmpty else { continue }
-            let outcomes = await adapter.subscribe(instruments, mode: mode, depth: 5)
-            let refused = zip(instruments, outcomes).filter { if case .refused = $1 { return true } else { return false } }
-            for (instrument, _) in refused {
-                self.logger.warning("the new feed refused a subscription", metadata: ["instrument": "\(instrument)"])
-            }
-        }
-        self.logger.info("subscriptions replayed to the feed", metadata: ["instruments": "\(summary.count)"])
+    func credentialsChangedSinceStart() async -> Bool {
+        let (broker, atStart) = self.state.withLockedValue { ($0.brokerName, $0.credentialsAtStart) }
+        return CredentialsFingerprint(broker: broker, environment: self.environment) != atStart
     }
 }

@@ -1,5 +1,6 @@
 import LocalIPC
 import Logging
+import NIOCore
 import ServiceLifecycle
 import StreamingHub
 
@@ -7,25 +8,28 @@ import StreamingHub
 /// until shutdown, when it disconnects the feed.
 ///
 /// A broker that cannot be reached at start does not stop the agent: the feed reports `failed`,
-/// clients are told, and `oactl connect` can try again (with other credentials).
+/// clients are told, the hub starts it again while anyone holds a subscription, and `oactl
+/// connect` can try again at once (with other credentials).
 struct FeedService: Service, CustomStringConvertible {
     var description: String { "FeedService" }
 
     let supervisor: FeedController
+    let hub: NIOLoopBound<StreamingHub>
     let commands: FeedCommandQueue
     let logger: Logger
 
     func run() async throws {
         let supervisor = self.supervisor
+        let hub = self.hub
         let commands = self.commands
         let logger = self.logger
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    if case .failure(let error)? = await commands.perform({ await supervisor.connect(broker: nil, credentials: [:]) }) {
+                    if case .failure(let failure) = await StreamingHub.connectFeed(hub, FeedStartRequest()) {
                         logger.error(
-                            "the feed did not start; fix the broker settings and run `oactl connect`",
-                            metadata: ["error": "\(error.message)"]
+                            "the feed did not start; it is tried again while clients subscribe, or run `oactl connect`",
+                            metadata: ["error": "\(failure.reason)"]
                         )
                     }
                 }
@@ -36,6 +40,6 @@ struct FeedService: Service, CustomStringConvertible {
         } onGracefulShutdown: {
             commands.finish()
         }
-        await supervisor.disconnect()
+        await supervisor.stop()
     }
 }

@@ -3,12 +3,15 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Serialises the hub's requests to the feed: one task runs them in order, so the feed sees
-/// subscribes and unsubscribes exactly in the order the hub decided them, and the hub's event
-/// loop never waits for a broker.
+/// subscribes, unsubscribes, starts and stops exactly in the order the hub decided them, and the
+/// hub's event loop never waits for a broker.
 public final class FeedCommandQueue: Sendable {
     enum Command: Sendable {
         case subscribe([Instrument], SubscriptionMode, depth: Int, reply: @Sendable ([SubscribeOutcome]) -> Void)
-        case unsubscribe([Instrument])
+        case unsubscribe([Instrument], reply: @Sendable () -> Void)
+        case start(FeedStartRequest, reply: @Sendable (Result<Void, FeedStartFailure>) -> Void)
+        case stop(reply: @Sendable () -> Void)
+        case checkCredentials(reply: @Sendable (Bool) -> Void)
         case perform(@Sendable () async -> Void)
     }
 
@@ -20,8 +23,18 @@ public final class FeedCommandQueue: Sendable {
         (self.stream, self.continuation) = AsyncStream.makeStream(of: Command.self)
     }
 
+    /// Queues `command`; once the queue has finished, answers it at once as a feed that is gone
+    /// would, so that nobody waits for a reply that never comes.
     func send(_ command: Command) {
-        self.continuation.yield(command)
+        guard case .terminated = self.continuation.yield(command) else { return }
+        switch command {
+        case .subscribe(let instruments, _, _, let reply): reply(instruments.map { _ in .refused(message: "The agent is shutting down.") })
+        case .unsubscribe(_, let reply): reply()
+        case .start(_, let reply): reply(.failure(FeedStartFailure(reason: "The agent is shutting down.")))
+        case .stop(let reply): reply()
+        case .checkCredentials(let reply): reply(false)
+        case .perform: break
+        }
     }
 
     /// Runs the queued commands against `feed` until ``finish()`` is called.
@@ -32,8 +45,16 @@ public final class FeedCommandQueue: Sendable {
             switch command {
             case .subscribe(let instruments, let mode, let depth, let reply):
                 reply(await feed.subscribe(instruments, mode: mode, depth: depth))
-            case .unsubscribe(let instruments):
+            case .unsubscribe(let instruments, let reply):
                 await feed.unsubscribe(instruments)
+                reply()
+            case .start(let request, let reply):
+                reply(await feed.start(request))
+            case .stop(let reply):
+                await feed.stop()
+                reply()
+            case .checkCredentials(let reply):
+                reply(await feed.credentialsChangedSinceStart())
             case .perform(let work):
                 await work()
             }
@@ -47,7 +68,7 @@ public final class FeedCommandQueue: Sendable {
     }
 
     /// Runs `work` in the queue's order (after the requests already queued, before later ones),
-    /// so switching or stopping the feed never races a subscription.
+    /// so work on the feed never races a subscription.
     ///
     /// - Returns: the result, or `nil` when the queue has finished and `work` did not run.
     public func perform<Result: Sendable>(_ work: @escaping @Sendable () async -> Result) async -> Result? {

@@ -166,15 +166,51 @@ public struct HubStatus: Sendable, Equatable {
     }
 }
 
-/// What the hub needs from a feed: streaming instruments at a mode, and stopping.
+/// What the hub needs from a feed: streaming instruments at a mode, starting and stopping.
 ///
 /// The hub calls these one at a time, in order, from a single task, so an implementation never
-/// sees an unsubscribe overtake the subscribe before it.
+/// sees an unsubscribe overtake the subscribe before it, nor a subscribe overtake a start.
 public protocol FeedControl: Sendable {
     /// Streams each instrument at `mode` (which may upgrade or downgrade an existing subscription).
     func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome]
     /// Stops streaming the instruments.
     func unsubscribe(_ instruments: [Instrument]) async
+    /// Starts the feed afresh (replacing a running one), streaming nothing until asked: the hub
+    /// asks again for everything it wants once the start succeeded.
+    func start(_ request: FeedStartRequest) async -> Result<Void, FeedStartFailure>
+    /// Stops the feed until the next start.
+    func stop() async
+    /// Whether the credentials the feed would start with differ from those of its last start (a
+    /// new day's token written to the credentials file), so a failed feed can retry at once.
+    func credentialsChangedSinceStart() async -> Bool
+}
+
+/// Which feed to start: the configured broker with its configured credentials unless a client
+/// named others (`oactl connect BROKER`, `ws_connect` with credentials).
+public struct FeedStartRequest: Sendable, Equatable, CustomStringConvertible {
+    public var broker: String?
+    /// Secrets: never part of the description.
+    public var credentials: [String: String]
+
+    public init(broker: String? = nil, credentials: [String: String] = [:]) {
+        self.broker = broker
+        self.credentials = credentials
+    }
+
+    public var description: String {
+        "start \(self.broker ?? "the current broker")" + (self.credentials.isEmpty ? "" : " with new credentials")
+    }
+}
+
+/// Why a feed did not start, as a sentence a person can act on.
+public struct FeedStartFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+
+    public var description: String { self.reason }
 }
 
 /// Counters of the hub's work, for benchmarks, tests and `status`.

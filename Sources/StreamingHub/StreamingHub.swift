@@ -10,15 +10,23 @@ public struct HubConfiguration: Sendable {
     public var brokerName: String
     /// The LTP coalescing window; `.zero` disables coalescing.
     public var ltpThrottle: TimeAmount
+    /// How a failed feed is started again while anyone holds a subscription.
+    public var feedRestart: FeedReconcilerStateMachine.Configuration
     /// How long after a fan-out the next one waits, so that ticks arriving meanwhile go out
     /// together: one write per client for all of them instead of one per tick. A tick that
     /// arrives when the window has passed goes out at once. `.zero` fans out every burst at once.
     public var tickBatchWindow: TimeAmount
 
-    public init(brokerName: String, ltpThrottle: TimeAmount = .milliseconds(50), tickBatchWindow: TimeAmount = .zero) {
+    public init(
+        brokerName: String,
+        ltpThrottle: TimeAmount = .milliseconds(50),
+        tickBatchWindow: TimeAmount = .zero,
+        feedRestart: FeedReconcilerStateMachine.Configuration = .init()
+    ) {
         self.brokerName = brokerName
         self.ltpThrottle = ltpThrottle
         self.tickBatchWindow = tickBatchWindow
+        self.feedRestart = feedRestart
     }
 }
 
@@ -55,8 +63,13 @@ public final class StreamingHub {
     private let subscriberIDs: SubscriberIDGenerator
     /// ``HubConfiguration/tickBatchWindow`` in nanoseconds, shared with the inboxes on feed threads.
     private let tickBatchWindow: NIOLockedValueBox<Int64>
+    /// The desired state's other half beside the index: requests waiting for the feed, per
+    /// instrument in arrival order, and the subscribe calls they belong to.
+    private var waiters: [Instrument: [Waiter]] = [:]
     private var pendingSubscribes: [UInt64: PendingSubscribe] = [:]
     private var nextRequestNumber: UInt64 = 0
+    /// The actual state: what the feed streams, and its restarts.
+    private var reconciler: FeedReconcilerStateMachine
     private var counters = HubMetrics()
     private var observers: [ObjectIdentifier: any HubObserver] = [:]
     private var taps: [Instrument: [any TickTap]] = [:]
@@ -76,6 +89,7 @@ public final class StreamingHub {
         self.published = PublishedHubState(brokerName: configuration.brokerName, feedState: .connecting)
         self.subscriberIDs = SubscriberIDGenerator()
         self.tickBatchWindow = NIOLockedValueBox(configuration.tickBatchWindow.nanoseconds)
+        self.reconciler = FeedReconcilerStateMachine(configuration: configuration.feedRestart, phase: .starting(pending: 0, attempt: 0))
     }
 
     /// How subscribers on any event loop reach this hub.
@@ -171,10 +185,10 @@ public final class StreamingHub {
     }
 
     /// The latest known tick of `instrument` as a frame for a subscriber at `mode`, if one arrived
-    /// and carries data for that mode's receivers.
+    /// at that mode or higher: live fan-out never gives a holder of `mode` a tick of a lower one.
     public func latestFrame(for instrument: Instrument, mode: SubscriptionMode) -> ByteBuffer? {
-        guard let tick = self.latestTicks[instrument] else { return nil }
-        return MarketDataEnvelope.frame(for: tick, outerMode: min(mode, tick.mode), broker: self.configuration.brokerName, allocator: self.allocator)
+        guard let tick = self.latestTicks[instrument], tick.mode >= mode else { return nil }
+        return MarketDataEnvelope.frame(for: tick, outerMode: mode, broker: self.configuration.brokerName, allocator: self.allocator)
     }
 
     // MARK: Observers
@@ -237,17 +251,18 @@ public final class StreamingHub {
         self.clients[subscriber.subscriberID].map { Member(subscriber, loopBatch: $0.loopBatch) }
     }
 
-    /// Forgets `subscriber` and releases all its subscriptions (a disconnect).
+    /// Forgets `subscriber` and releases all its subscriptions and requests (a disconnect).
     public func remove(_ subscriber: any MarketDataSubscriber) {
         _ = self.unsubscribeAll(subscriber)
         self.clients[subscriber.subscriberID] = nil
     }
 
-    /// Subscribes `subscriber` to each instrument at `mode`.
+    /// Subscribes `subscriber` to each instrument at `mode` (with `depth` levels at Depth).
     ///
-    /// Instruments the feed already streams at this mode or higher are confirmed at once; the others
-    /// are asked of the feed in one batch. `completion` runs on the loop with one outcome per
-    /// instrument, in order, once all are known.
+    /// An instrument the feed already serves at this mode and depth or more is confirmed at once;
+    /// the others wait until the feed has really taken them, joining any request already on its
+    /// way. `completion` runs on the loop with one outcome per instrument, in order, once all are
+    /// known; a subscribed outcome carries the depth the feed serves when it is not the one asked.
     public func subscribe(
         _ subscriber: any MarketDataSubscriber,
         to instruments: [Instrument],
@@ -260,91 +275,80 @@ public final class StreamingHub {
             completion(instruments.map { _ in .refused(message: "Subscription failed") })
             return
         }
+        guard self.reconciler.acceptsSubscriptions else {
+            completion(instruments.map { _ in .refused(message: "Broker feed is not connected") })
+            return
+        }
+        let target = FeedTarget(mode: mode, depth: depth)
         var outcomes = [SubscribeOutcome?](repeating: nil, count: instruments.count)
-        var brokerPositions: [Int] = []
+        var waiting: [Int] = []
         for (position, instrument) in instruments.enumerated() {
-            switch self.index.reserve(instrument, mode) {
-            case .covered:
-                self.confirm(member, instrument, mode, reserved: false)
-                outcomes[position] = .subscribed(actualDepth: nil)
-            case .needsBroker:
-                brokerPositions.append(position)
+            if let served = self.reconciler.serves(instrument, target) {
+                self.hold(member, instrument, target: target)
+                outcomes[position] = Self.outcome(of: served, for: target)
+            } else {
+                waiting.append(position)
             }
         }
-        if brokerPositions.isEmpty {
+        guard !waiting.isEmpty else {
             completion(outcomes.map { $0! })
             return
         }
         self.nextRequestNumber += 1
         let number = self.nextRequestNumber
-        self.pendingSubscribes[number] = PendingSubscribe(
-            member: member,
-            instruments: instruments,
-            mode: mode,
-            brokerPositions: brokerPositions,
-            outcomes: outcomes,
-            completion: completion
-        )
-        let loop = self.eventLoop
-        let hub = NIOLoopBound(self, eventLoop: loop)
-        self.commands.send(
-            .subscribe(
-                brokerPositions.map { instruments[$0] },
-                mode,
-                depth: depth,
-                reply: { brokerOutcomes in
-                    loop.execute { hub.value.completeSubscribe(number, brokerOutcomes: brokerOutcomes) }
-                }
+        self.pendingSubscribes[number] = PendingSubscribe(outcomes: outcomes, unresolved: waiting.count, completion: completion)
+        for position in waiting {
+            self.waiters[instruments[position], default: []].append(
+                Waiter(request: number, position: position, member: member, mode: mode, target: target)
             )
-        )
-    }
-
-    private func completeSubscribe(_ number: UInt64, brokerOutcomes: [SubscribeOutcome]) {
-        guard var pending = self.pendingSubscribes.removeValue(forKey: number) else { return }
-        let stillConnected = self.clients[pending.member.id] != nil
-        for (offset, position) in pending.brokerPositions.enumerated() {
-            let instrument = pending.instruments[position]
-            let outcome = offset < brokerOutcomes.count ? brokerOutcomes[offset] : .refused(message: "Subscription failed")
-            pending.outcomes[position] = outcome
-            switch outcome {
-            case .subscribed where stillConnected:
-                self.confirm(pending.member, instrument, pending.mode, reserved: true)
-                self.notifyBrokerSubscription(.subscribed, instrument, pending.mode)
-            case .subscribed:
-                self.apply(self.index.cancelReservation(instrument, pending.mode, brokerSubscribed: true), to: instrument)
-            case .refused:
-                _ = self.index.cancelReservation(instrument, pending.mode, brokerSubscribed: false)
-            }
         }
-        pending.completion(pending.outcomes.map { $0! })
+        self.updateDesired(waiting.map { instruments[$0] })
     }
 
-    private func confirm(_ member: Member, _ instrument: Instrument, _ mode: SubscriptionMode, reserved: Bool) {
-        self.index.confirm(member, instrument, mode, reserved: reserved)
-        self.clients[member.id]?.subscriptions.append(SubscriptionKey(instrument: instrument, mode: mode))
+    /// The outcome for a holder of `target` of what the feed serves.
+    private static func outcome(of served: FeedReconcilerStateMachine.Served, for target: FeedTarget) -> SubscribeOutcome {
+        guard target.mode == .depth else { return .subscribed(actualDepth: nil) }
+        let levels = served.levels ?? served.target.depth
+        return .subscribed(actualDepth: levels == target.depth ? nil : levels)
     }
 
-    /// Removes one subscription of `subscriber`; returns whether it existed.
+    private func hold(_ member: Member, _ instrument: Instrument, target: FeedTarget) {
+        self.index.add(member, instrument, target.mode, depth: target.depth)
+        self.clients[member.id]?.subscriptions.append(SubscriptionKey(instrument: instrument, mode: target.mode))
+    }
+
+    /// Removes one subscription of `subscriber`, or cancels its request still waiting for the
+    /// feed (whose outcome is then a refusal); returns whether either existed.
     @discardableResult
     public func unsubscribe(_ subscriber: any MarketDataSubscriber, from instrument: Instrument, mode: SubscriptionMode) -> Bool {
         self.eventLoop.preconditionInEventLoop()
         guard let member = self.member(subscriber) else { return false }
-        let (removed, change) = self.index.remove(member, instrument, mode)
-        self.clients[member.id]?.subscriptions.remove(SubscriptionKey(instrument: instrument, mode: mode))
-        self.apply(change, to: instrument)
-        return removed
+        let removed = self.index.remove(member, instrument, mode)
+        if removed { self.clients[member.id]?.subscriptions.remove(SubscriptionKey(instrument: instrument, mode: mode)) }
+        let cancelled = self.cancelWaiters(of: member.id, on: instrument) { $0.mode == mode }
+        guard removed || cancelled else { return false }
+        self.updateDesired([instrument])
+        return true
     }
 
-    /// Removes every subscription of `subscriber`; returns them in the order they were made.
+    /// Removes every subscription and waiting request of `subscriber`; returns them, the
+    /// subscriptions in the order they were made.
     public func unsubscribeAll(_ subscriber: any MarketDataSubscriber) -> [(instrument: Instrument, mode: SubscriptionMode)] {
         self.eventLoop.preconditionInEventLoop()
         guard let state = self.clients[subscriber.subscriberID] else { return [] }
         let member = Member(subscriber, loopBatch: state.loopBatch)
         self.clients[member.id]?.subscriptions.removeAll()
+        var released = state.subscriptions.map { ($0.instrument, $0.mode) }
         for key in state.subscriptions {
-            self.apply(self.index.remove(member, key.instrument, key.mode).change, to: key.instrument)
+            self.index.remove(member, key.instrument, key.mode)
         }
-        return state.subscriptions.map { ($0.instrument, $0.mode) }
+        let requested = self.requests(of: member.id)
+        for instrument in Set(requested.map(\.instrument)) {
+            self.cancelWaiters(of: member.id, on: instrument) { _ in true }
+        }
+        released += requested.filter { request in !released.contains { $0 == (request.instrument, request.mode) } }
+        self.updateDesired(released.map(\.0))
+        return released
     }
 
     /// The subscriptions `subscriber` holds, in the order they were made.
@@ -352,19 +356,183 @@ public final class StreamingHub {
         self.clients[subscriber.subscriberID]?.subscriptions.map { ($0.instrument, $0.mode) } ?? []
     }
 
-    private func apply(_ change: BrokerSubscriptionChange?, to instrument: Instrument) {
-        switch change {
-        case .none:
-            return
-        case .setMode(let mode):
-            self.commands.send(.subscribe([instrument], mode, depth: 5, reply: { _ in }))
-            self.notifyBrokerSubscription(.subscribed, instrument, mode)
-        case .unsubscribe:
-            self.coalescers[instrument] = nil
-            let lastMode = self.latestTicks.removeValue(forKey: instrument)?.mode ?? .ltp
-            self.commands.send(.unsubscribe([instrument]))
-            self.notifyBrokerSubscription(.unsubscribed, instrument, lastMode)
+    /// What `subscriber` holds or has asked for and still waits for: what an unsubscribe can end.
+    public func requestedSubscriptions(of subscriber: any MarketDataSubscriber) -> [(instrument: Instrument, mode: SubscriptionMode)] {
+        let held = self.subscriptions(of: subscriber)
+        return held + self.requests(of: subscriber.subscriberID).filter { request in !held.contains { $0 == request } }
+    }
+
+    private func requests(of id: SubscriberID) -> [(instrument: Instrument, mode: SubscriptionMode)] {
+        self.waiters.flatMap { instrument, list in list.filter { $0.member.id == id }.map { (instrument, $0.mode) } }
+    }
+
+    /// Refuses `id`'s waiting requests on `instrument` that match; returns whether there were any.
+    @discardableResult
+    private func cancelWaiters(of id: SubscriberID, on instrument: Instrument, where matches: (Waiter) -> Bool) -> Bool {
+        guard let list = self.waiters[instrument] else { return false }
+        let cancelled = list.filter { $0.member.id == id && matches($0) }
+        let kept = list.filter { !($0.member.id == id && matches($0)) }
+        guard !cancelled.isEmpty else { return false }
+        self.waiters[instrument] = kept.isEmpty ? nil : kept
+        for waiter in cancelled {
+            self.resolve(waiter, .refused(message: "Unsubscribed before the broker confirmed the subscription"))
         }
+        return true
+    }
+
+    private func resolve(_ waiter: Waiter, _ outcome: SubscribeOutcome) {
+        guard var pending = self.pendingSubscribes[waiter.request] else { return }
+        pending.outcomes[waiter.position] = outcome
+        pending.unresolved -= 1
+        if pending.unresolved > 0 {
+            self.pendingSubscribes[waiter.request] = pending
+        } else {
+            self.pendingSubscribes[waiter.request] = nil
+            pending.completion(pending.outcomes.map { $0! })
+        }
+    }
+
+    // MARK: Desired state and the feed
+
+    /// What the feed must serve for `instrument`: what its holders and its waiting requests need.
+    private func desiredTarget(_ instrument: Instrument) -> FeedTarget? {
+        var target = self.index.heldTarget(instrument)
+        for waiter in self.waiters[instrument] ?? [] {
+            target = target.map { $0.union(waiter.target) } ?? waiter.target
+        }
+        return target
+    }
+
+    private func updateDesired(_ instruments: [Instrument]) {
+        var seen = Set<Instrument>()
+        let changes = instruments.compactMap { instrument in seen.insert(instrument).inserted ? (instrument, self.desiredTarget(instrument)) : nil }
+        self.carryOut(self.reconciler.setDesired(changes, now: .now()))
+    }
+
+    /// Starts the feed afresh (`oactl connect`, a broker switch, the agent's start); every
+    /// subscription is asked of the new feed at its real mode and depth once it is up.
+    /// `completion` runs on the loop after that.
+    public func connectFeed(_ request: FeedStartRequest, completion: @escaping (Result<Void, FeedStartFailure>) -> Void) {
+        self.eventLoop.preconditionInEventLoop()
+        self.reconciler.startRequested()
+        self.sendStart(request, completion: completion)
+    }
+
+    /// Stops the feed until the next ``connectFeed(_:completion:)``; the subscriptions stay, and
+    /// requests waiting for the feed are refused. `completion` runs on the loop once it stopped.
+    public func disconnectFeed(completion: @escaping () -> Void) {
+        self.eventLoop.preconditionInEventLoop()
+        self.carryOut(self.reconciler.stopped())
+        let hub = NIOLoopBound(self, eventLoop: self.eventLoop)
+        let done = LoopTransfer(completion)
+        self.commands.send(.stop(reply: { hub.eventLoop.execute { done.value() } }))
+    }
+
+    /// The credentials may have changed (a configuration reload): a failed feed retries at once.
+    public func credentialsChanged() {
+        self.eventLoop.preconditionInEventLoop()
+        self.carryOut(self.reconciler.credentialsChanged(now: .now()))
+    }
+
+    private func sendStart(_ request: FeedStartRequest, completion: ((Result<Void, FeedStartFailure>) -> Void)?) {
+        let hub = NIOLoopBound(self, eventLoop: self.eventLoop)
+        let done = completion.map { LoopTransfer($0) }
+        self.commands.send(
+            .start(
+                request,
+                reply: { result in
+                    hub.eventLoop.execute {
+                        let failure: String?
+                        switch result {
+                        case .success: failure = nil
+                        case .failure(let error): failure = error.reason
+                        }
+                        hub.value.carryOut(hub.value.reconciler.startFinished(failure: failure, now: .now()))
+                        done?.value(result)
+                    }
+                }
+            )
+        )
+    }
+
+    /// Carries out the reconciler's decisions.
+    private func carryOut(_ actions: [FeedReconcilerStateMachine.Action]) {
+        let hub = NIOLoopBound(self, eventLoop: self.eventLoop)
+        for action in actions {
+            switch action {
+            case .subscribe(let instruments, let target):
+                self.commands.send(
+                    .subscribe(
+                        instruments,
+                        target.mode,
+                        depth: target.requestedDepth,
+                        reply: { outcomes in
+                            hub.eventLoop.execute {
+                                let hub = hub.value
+                                hub.carryOut(hub.reconciler.subscribeAnswered(instruments, target: target, outcomes: outcomes, now: .now()))
+                            }
+                        }
+                    )
+                )
+            case .unsubscribe(let instruments):
+                for instrument in instruments {
+                    self.coalescers[instrument] = nil
+                    self.latestTicks[instrument] = nil
+                    self.notifyBrokerSubscription(.unsubscribed, instrument, self.reconciler.served(instrument)?.target.mode ?? .ltp)
+                }
+                self.commands.send(
+                    .unsubscribe(
+                        instruments,
+                        reply: {
+                            hub.eventLoop.execute { hub.value.carryOut(hub.value.reconciler.unsubscribed(instruments, now: .now())) }
+                        }
+                    )
+                )
+            case .startFeed:
+                self.logger.notice("starting the feed again", metadata: ["broker": "\(self.configuration.brokerName)"])
+                self.sendStart(FeedStartRequest(), completion: nil)
+            case .scheduleRestart(let deadline):
+                self.eventLoop.scheduleTask(deadline: deadline) {
+                    hub.value.carryOut(hub.value.reconciler.restartDue(now: .now()))
+                }
+            case .checkCredentials(let delay):
+                self.eventLoop.scheduleTask(in: delay) {
+                    hub.value.commands.send(
+                        .checkCredentials(reply: { changed in
+                            hub.eventLoop.execute { hub.value.carryOut(hub.value.reconciler.credentialsChecked(changed: changed, now: .now())) }
+                        })
+                    )
+                }
+            case .answered(let instrument, let answer):
+                if case .served(let served) = answer { self.notifyBrokerSubscription(.subscribed, instrument, served.target.mode) }
+                self.answerWaiters(on: instrument, answer)
+            case .refuseWaiting(let reason):
+                let instruments = Array(self.waiters.keys)
+                for instrument in instruments {
+                    self.answerWaiters(on: instrument, .refused(message: reason))
+                }
+            }
+        }
+    }
+
+    /// Resolves the requests waiting for `instrument` that `answer` settles: held when what the
+    /// feed now serves covers them, refused with the feed's message when it refused; the others
+    /// wait for the next request, which the reconciler sends for what they still need.
+    private func answerWaiters(on instrument: Instrument, _ answer: FeedReconcilerStateMachine.Answer) {
+        guard let list = self.waiters.removeValue(forKey: instrument) else { return }
+        var kept: [Waiter] = []
+        for waiter in list {
+            if let served = self.reconciler.serves(instrument, waiter.target) {
+                self.hold(waiter.member, instrument, target: waiter.target)
+                self.resolve(waiter, Self.outcome(of: served, for: waiter.target))
+            } else if case .refused(let message) = answer {
+                self.resolve(waiter, .refused(message: message))
+            } else {
+                kept.append(waiter)
+            }
+        }
+        if !kept.isEmpty { self.waiters[instrument] = kept }
+        self.updateDesired([instrument])
     }
 
     // MARK: Counters reported by connections
@@ -400,7 +568,7 @@ public final class StreamingHub {
             } else if !tick.hasTimestamp {
                 tick.timestamp = wallClock
             }
-            if self.index.brokerMode(for: tick.instrument) != nil {
+            if self.index.holds(tick.instrument) {
                 self.latestTicks[tick.instrument] = tick
             }
             if !self.taps.isEmpty, let taps = self.taps[tick.instrument] {
@@ -428,7 +596,8 @@ public final class StreamingHub {
         switch state {
         case .disconnected: self.latestTicks.removeAll()
         case .reconnecting: self.counters.feedReconnects += 1
-        case .connecting, .connected, .failed: break
+        case .failed(let reason): self.carryOut(self.reconciler.feedFailed(reason: reason, now: .now()))
+        case .connecting, .connected: break
         }
         guard !self.observers.isEmpty else { return }
         let status = self.status()
@@ -587,13 +756,21 @@ private struct CoalescerSlot {
     var pending: Tick?
 }
 
+/// A subscribe call with instruments still waiting for the feed.
 private struct PendingSubscribe {
-    let member: Member
-    let instruments: [Instrument]
-    let mode: SubscriptionMode
-    let brokerPositions: [Int]
     var outcomes: [SubscribeOutcome?]
+    var unresolved: Int
     let completion: ([SubscribeOutcome]) -> Void
+}
+
+/// One instrument of a subscribe call, waiting for the feed to serve it.
+private struct Waiter {
+    let request: UInt64
+    /// Its place in the call's instruments and outcomes.
+    let position: Int
+    let member: Member
+    let mode: SubscriptionMode
+    let target: FeedTarget
 }
 
 /// The frames of one tick: its `data` encoded once, and one envelope per receiver mode (with its
@@ -714,5 +891,21 @@ private final class HubInbox: FeedEventSink {
         }
         self.hub.value.publish(ticks)
         for body in afterDrain { body() }
+    }
+}
+
+extension StreamingHub {
+    /// ``connectFeed(_:completion:)`` from any task.
+    public static func connectFeed(_ hub: NIOLoopBound<StreamingHub>, _ request: FeedStartRequest) async -> Result<Void, FeedStartFailure> {
+        let promise = hub.eventLoop.makePromise(of: Result<Void, FeedStartFailure>.self)
+        hub.eventLoop.execute { hub.value.connectFeed(request) { promise.succeed($0) } }
+        return (try? await promise.futureResult.get()) ?? .failure(FeedStartFailure(reason: "The agent is shutting down."))
+    }
+
+    /// ``disconnectFeed(completion:)`` from any task.
+    public static func disconnectFeed(_ hub: NIOLoopBound<StreamingHub>) async {
+        let promise = hub.eventLoop.makePromise(of: Void.self)
+        hub.eventLoop.execute { hub.value.disconnectFeed { promise.succeed() } }
+        try? await promise.futureResult.get()
     }
 }

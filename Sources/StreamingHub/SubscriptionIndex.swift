@@ -1,38 +1,22 @@
 import MarketData
 
-/// What the broker must be told after the index changed, so that exactly the highest mode anyone
-/// still needs is streamed for each instrument.
-public enum BrokerSubscriptionChange: Sendable, Equatable {
-    /// Stream the instrument at a new mode (an upgrade or a downgrade).
-    case setMode(SubscriptionMode)
-    /// Nobody needs the instrument any more.
-    case unsubscribe
-}
-
-/// Whether a new subscription needs the broker, decided before the broker is asked.
-public enum SubscriptionReservation: Sendable, Equatable {
-    /// The broker already streams this instrument at this mode or higher: confirm at once.
-    case covered
-    /// The broker must be asked to stream at this mode; confirm or cancel with its answer.
-    case needsBroker
-}
-
-/// The subscription index: for each instrument, who subscribed at which modes, and the reference
-/// counts that decide what the broker is asked to stream.
+/// Who holds which instrument at which modes, and at Depth how many levels: the confirmed half
+/// of the hub's desired state (requests still waiting for the feed are the hub's other half).
 ///
 /// Lookup for a tick is one hash of the instrument, then a walk over a contiguous array of
-/// members, each with a bit mask of its modes, which gives the reference's fan-out rule in one
-/// pass: each member receives a tick once, tagged with its highest mode at or below the tick's.
-///
-/// Counts include reservations (subscriptions waiting for the broker's answer), so a concurrent
-/// unsubscribe never tears down a broker subscription that a pending request is about to use.
+/// members, each with a bit mask of its modes. A member receives one delivery per mode it holds
+/// at or below the tick's, tagged with that mode: the official SDK routes callbacks by a frame's
+/// `mode`, so a client holding LTP, Quote and Depth on one symbol needs all three (as OpenAlgo's
+/// adapters publish one topic per subscribed mode).
 public struct SubscriptionIndex<Member: Hashable> {
     struct Entry {
         var members: [Member] = []
         var masks: [UInt8] = []
         var positions: [Member: Int] = [:]
-        /// Confirmed members plus reservations, per mode (index 0 is LTP).
+        /// Members per mode (index 0 is LTP).
         var counts: (Int, Int, Int) = (0, 0, 0)
+        /// The levels each Depth holder asked for.
+        var depths: [Member: Int] = [:]
 
         var highestMode: SubscriptionMode? {
             if self.counts.2 > 0 { return .depth }
@@ -62,15 +46,22 @@ public struct SubscriptionIndex<Member: Hashable> {
 
     public init() {}
 
-    /// Instruments with at least one subscription or reservation.
+    /// Instruments with at least one holder.
     public var instrumentCount: Int { self.entries.count }
 
-    /// The mode the broker streams (or is being asked to stream) for `instrument`.
-    public func brokerMode(for instrument: Instrument) -> SubscriptionMode? {
-        self.entries[instrument]?.highestMode
+    /// What the holders of `instrument` need from the feed: their highest mode and, at Depth, the
+    /// most levels any of them asked for.
+    public func heldTarget(_ instrument: Instrument) -> FeedTarget? {
+        guard let entry = self.entries[instrument], let mode = entry.highestMode else { return nil }
+        return FeedTarget(mode: mode, depth: mode == .depth ? entry.depths.values.max() ?? 0 : 0)
     }
 
-    /// The number of members and reservations at `mode` for `instrument`: the reference count.
+    /// Whether anyone holds `instrument`.
+    public func holds(_ instrument: Instrument) -> Bool {
+        self.entries[instrument] != nil
+    }
+
+    /// The number of holders of `instrument` at `mode`.
     public func referenceCount(_ instrument: Instrument, _ mode: SubscriptionMode) -> Int {
         self.entries[instrument]?.count(mode) ?? 0
     }
@@ -81,18 +72,10 @@ public struct SubscriptionIndex<Member: Hashable> {
         return entry.masks[position] & mode.bit != 0
     }
 
-    /// Starts a subscription. A `.needsBroker` answer holds a reservation until
-    /// ``confirm(_:_:_:reserved:)`` or ``cancelReservation(_:_:brokerSubscribed:)``.
-    public mutating func reserve(_ instrument: Instrument, _ mode: SubscriptionMode) -> SubscriptionReservation {
-        if let current = self.entries[instrument]?.highestMode, current >= mode { return .covered }
-        self.entries[instrument, default: Entry()].adjust(mode, by: 1)
-        return .needsBroker
-    }
-
-    /// Adds `member` at `mode`. Subscribing twice to the same mode is idempotent, as in the reference.
-    public mutating func confirm(_ member: Member, _ instrument: Instrument, _ mode: SubscriptionMode, reserved: Bool) {
+    /// Adds `member` at `mode` (with `depth` levels at Depth). Holding a mode twice is idempotent,
+    /// as in the reference; holding Depth again with other levels replaces them.
+    public mutating func add(_ member: Member, _ instrument: Instrument, _ mode: SubscriptionMode, depth: Int) {
         var entry = self.entries[instrument] ?? Entry()
-        if reserved { entry.adjust(mode, by: -1) }
         if let position = entry.positions[member] {
             if entry.masks[position] & mode.bit == 0 {
                 entry.masks[position] |= mode.bit
@@ -104,34 +87,19 @@ public struct SubscriptionIndex<Member: Hashable> {
             entry.masks.append(mode.bit)
             entry.adjust(mode, by: 1)
         }
+        if mode == .depth { entry.depths[member] = depth }
         self.entries[instrument] = entry
     }
 
-    /// Drops a reservation whose broker request did not lead to a member. When the broker did
-    /// subscribe (the requester left meanwhile), the change that undoes it is returned.
-    public mutating func cancelReservation(
-        _ instrument: Instrument,
-        _ mode: SubscriptionMode,
-        brokerSubscribed: Bool
-    ) -> BrokerSubscriptionChange? {
-        guard var entry = self.entries[instrument] else { return nil }
-        let before = entry.highestMode
-        entry.adjust(mode, by: -1)
-        return self.store(entry, for: instrument, before: brokerSubscribed ? before : entry.highestMode)
-    }
-
-    /// Removes `member`'s `mode` subscription; returns whether it existed and what the broker must do.
-    public mutating func remove(
-        _ member: Member,
-        _ instrument: Instrument,
-        _ mode: SubscriptionMode
-    ) -> (removed: Bool, change: BrokerSubscriptionChange?) {
+    /// Removes `member`'s `mode` on `instrument`; returns whether it held it.
+    @discardableResult
+    public mutating func remove(_ member: Member, _ instrument: Instrument, _ mode: SubscriptionMode) -> Bool {
         guard var entry = self.entries[instrument], let position = entry.positions[member],
             entry.masks[position] & mode.bit != 0
-        else { return (false, nil) }
-        let before = entry.highestMode
+        else { return false }
         entry.masks[position] &= ~mode.bit
         entry.adjust(mode, by: -1)
+        if mode == .depth { entry.depths[member] = nil }
         if entry.masks[position] == 0 {
             entry.positions[member] = nil
             let last = entry.members.count - 1
@@ -143,29 +111,19 @@ public struct SubscriptionIndex<Member: Hashable> {
             entry.members.removeLast()
             entry.masks.removeLast()
         }
-        return (true, self.store(entry, for: instrument, before: before))
+        self.entries[instrument] = entry.members.isEmpty ? nil : entry
+        return true
     }
 
-    private mutating func store(_ entry: Entry, for instrument: Instrument, before: SubscriptionMode?) -> BrokerSubscriptionChange? {
-        let after = entry.highestMode
-        if after == nil && entry.members.isEmpty {
-            self.entries[instrument] = nil
-        } else {
-            self.entries[instrument] = entry
-        }
-        guard let before, before != after else { return nil }
-        guard let after else { return .unsubscribe }
-        return after < before ? .setMode(after) : nil
-    }
-
-    /// Every instrument with its broker mode and the number of members (and reservations) per
-    /// mode, for status listings.
+    /// Every instrument with the holders' target and the number of holders per mode, for status
+    /// listings.
     public func summary() -> [InstrumentSubscriptionSummary] {
         self.entries.compactMap { instrument, entry in
-            guard let mode = entry.highestMode else { return nil }
+            guard let target = self.heldTarget(instrument) else { return nil }
             return InstrumentSubscriptionSummary(
                 instrument: instrument,
-                brokerMode: mode,
+                brokerMode: target.mode,
+                levels: target.mode == .depth ? target.depth : nil,
                 ltp: entry.counts.0,
                 quote: entry.counts.1,
                 depth: entry.counts.2
@@ -173,24 +131,21 @@ public struct SubscriptionIndex<Member: Hashable> {
         }
     }
 
-    /// Calls `body` once per member that should receive a tick of `tickMode`, with the mode to
-    /// tag its frame with: the member's highest mode at or below the tick's (reference §5.4).
+    /// Calls `body` once per mode each member holds at or below `tickMode`, with that mode.
     public func forEachRecipient(
         of instrument: Instrument,
         tickMode: SubscriptionMode,
         _ body: (Member, SubscriptionMode) throws -> Void
     ) rethrows {
         guard let entry = self.entries[instrument] else { return }
-        try Self.walk(entry, tickMode: tickMode, body)
-    }
-
-    static func walk(_ entry: Entry, tickMode: SubscriptionMode, _ body: (Member, SubscriptionMode) throws -> Void) rethrows {
         let allowed: UInt8 = (1 << tickMode.rawValue) - 1
         for position in entry.members.indices {
-            let mask = entry.masks[position] & allowed
-            if mask == 0 { continue }
-            let mode = SubscriptionMode(rawValue: UInt8(UInt8.bitWidth - mask.leadingZeroBitCount))!
-            try body(entry.members[position], mode)
+            var mask = entry.masks[position] & allowed
+            while mask != 0 {
+                let bit = mask & (~mask &+ 1)
+                mask &= ~bit
+                try body(entry.members[position], SubscriptionMode(rawValue: UInt8(bit.trailingZeroBitCount + 1))!)
+            }
         }
     }
 }
@@ -198,12 +153,23 @@ public struct SubscriptionIndex<Member: Hashable> {
 /// One instrument of the index as status listings show it.
 public struct InstrumentSubscriptionSummary: Sendable, Equatable {
     public var instrument: Instrument
-    /// The mode the broker streams the instrument at (the highest any subscriber needs).
+    /// The mode the feed must stream the instrument at (the highest any holder needs).
     public var brokerMode: SubscriptionMode
-    /// Subscribers per mode.
+    /// At Depth, the most levels any holder asked for.
+    public var levels: Int?
+    /// Holders per mode.
     public var ltp: Int
     public var quote: Int
     public var depth: Int
+
+    public init(instrument: Instrument, brokerMode: SubscriptionMode, levels: Int?, ltp: Int, quote: Int, depth: Int) {
+        self.instrument = instrument
+        self.brokerMode = brokerMode
+        self.levels = levels
+        self.ltp = ltp
+        self.quote = quote
+        self.depth = depth
+    }
 }
 
 extension SubscriptionMode {

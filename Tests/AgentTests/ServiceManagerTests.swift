@@ -214,4 +214,10 @@ struct IdleFeed: FeedControl {
     }
 
     func unsubscribe(_ instruments: [Instrument]) async {}
+
+    func start(_ request: FeedStartRequest) async -> Result<Void, FeedStartFailure> { .success(()) }
+
+    func stop() async {}
+
+    func credentialsChangedSinceStart() async -> Bool { false }
 }

@@ -9,6 +9,11 @@ import Testing
 /// The hub on a real event loop, with recording subscribers and a recording feed.
 @Suite("Streaming hub")
 struct StreamingHubTests {
+    struct WaitTimedOut: Error, CustomStringConvertible {
+        var what: String
+        var description: String { "timed out waiting for \(self.what)" }
+    }
+
     final class RecordingSubscriber: MarketDataSubscriber {
         let subscriberID: SubscriberID
         var frames: [(mode: SubscriptionMode, text: String)] = []
@@ -36,24 +41,59 @@ struct StreamingHubTests {
         }
     }
 
+    /// A feed that records every request; `BAD` instruments are refused, Depth is served at
+    /// `servedLevels` when set. While ``hold`` is on, subscribe answers wait for ``release()``.
     final class RecordingFeed: FeedControl {
         enum Call: Equatable {
-            case subscribe([Instrument], SubscriptionMode)
+            case start
+            case subscribe([Instrument], SubscriptionMode, depth: Int)
             case unsubscribe([Instrument])
         }
 
         let calls = NIOLockedValueBox<[Call]>([])
+        let servedLevels: Int?
+        let holding = NIOLockedValueBox(false)
+        private let held = NIOLockedValueBox<[CheckedContinuation<Void, Never>]>([])
+
+        init(servedLevels: Int? = nil) {
+            self.servedLevels = servedLevels
+        }
 
         func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
-            self.calls.withLockedValue { $0.append(.subscribe(instruments, mode)) }
+            self.calls.withLockedValue { $0.append(.subscribe(instruments, mode, depth: depth)) }
+            if self.holding.withLockedValue({ $0 }) {
+                await withCheckedContinuation { continuation in self.held.withLockedValue { $0.append(continuation) } }
+            }
             return instruments.map {
-                $0.exchange == "BAD" ? .refused(message: "Symbol \($0.symbol) not found for exchange BAD") : .subscribed(actualDepth: nil)
+                $0.exchange == "BAD"
+                    ? .refused(message: "Symbol \($0.symbol) not found for exchange BAD")
+                    : .subscribed(actualDepth: mode == .depth ? self.servedLevels : nil)
             }
         }
 
         func unsubscribe(_ instruments: [Instrument]) async {
             self.calls.withLockedValue { $0.append(.unsubscribe(instruments)) }
         }
+
+        func start(_ request: FeedStartRequest) async -> Result<Void, FeedStartFailure> {
+            self.calls.withLockedValue { $0.append(.start) }
+            return .success(())
+        }
+
+        func stop() async {}
+
+        func credentialsChangedSinceStart() async -> Bool { false }
+
+        /// Lets every held answer go, and answers at once from now on.
+        func release() {
+            self.holding.withLockedValue { $0 = false }
+            for continuation in self.held.withLockedValue({ held in
+                defer { held = [] }
+                return held
+            }) { continuation.resume() }
+        }
+
+        var heldAnswers: Int { self.held.withLockedValue { $0.count } }
     }
 
     struct Fixture {
@@ -63,7 +103,12 @@ struct StreamingHubTests {
         let commands: FeedCommandQueue
         let feedTask: Task<Void, Never>
 
-        init(throttle: TimeAmount = .zero, batchWindow: TimeAmount = .zero) async throws {
+        init(
+            throttle: TimeAmount = .zero,
+            batchWindow: TimeAmount = .zero,
+            feed: RecordingFeed = RecordingFeed(),
+            restart: FeedReconcilerStateMachine.Configuration = .init()
+        ) async throws {
             self.loop = MultiThreadedEventLoopGroup.singleton.next()
             let commands = FeedCommandQueue()
             let loop = self.loop
@@ -71,17 +116,22 @@ struct StreamingHubTests {
                 NIOLoopBound(
                     StreamingHub(
                         eventLoop: loop,
-                        configuration: HubConfiguration(brokerName: "test", ltpThrottle: throttle, tickBatchWindow: batchWindow),
+                        configuration: HubConfiguration(
+                            brokerName: "test",
+                            ltpThrottle: throttle,
+                            tickBatchWindow: batchWindow,
+                            feedRestart: restart
+                        ),
                         commands: commands,
                         logger: Logger(label: "test")
                     ),
                     eventLoop: loop
                 )
             }.get()
-            self.feed = RecordingFeed()
+            self.feed = feed
             self.commands = commands
-            let feed = self.feed
             self.feedTask = Task { await commands.run(feed: feed) }
+            _ = await StreamingHub.connectFeed(self.hub, FeedStartRequest())
         }
 
         func onLoop<Result: Sendable>(_ body: @escaping @Sendable (StreamingHub) -> Result) async throws -> Result {
@@ -93,14 +143,15 @@ struct StreamingHubTests {
         func subscribe(
             _ subscriber: NIOLoopBound<RecordingSubscriber>,
             _ instruments: [Instrument],
-            _ mode: SubscriptionMode
+            _ mode: SubscriptionMode,
+            depth: Int = 5
         ) async throws
             -> [SubscribeOutcome]
         {
             let promise = self.loop.makePromise(of: [SubscribeOutcome].self)
             let hub = self.hub
             self.loop.execute {
-                hub.value.subscribe(subscriber.value, to: instruments, mode: mode, depth: 5) { promise.succeed($0) }
+                hub.value.subscribe(subscriber.value, to: instruments, mode: mode, depth: depth) { promise.succeed($0) }
             }
             return try await promise.futureResult.get()
         }
@@ -115,9 +166,36 @@ struct StreamingHubTests {
             }.get()
         }
 
-        func feedCalls() async throws -> [RecordingFeed.Call] {
-            try await Task.sleep(for: .milliseconds(50))
-            return self.feed.calls.withLockedValue { $0 }
+        /// The feed's calls after the start, once `condition` holds of them (within 10 s, else the
+        /// test fails), and once the hub has taken in the answers.
+        func feedCalls(until condition: @escaping ([RecordingFeed.Call]) -> Bool) async throws -> [RecordingFeed.Call] {
+            try await Self.wait { condition(self.feed.calls.withLockedValue { Array($0.dropFirst()) }) }
+            _ = try await self.onLoop { _ in () }
+            return self.feed.calls.withLockedValue { Array($0.dropFirst()) }
+        }
+
+        /// Waits for `condition`, failing the test after 10 s.
+        static func wait(_ what: String = "the condition", _ condition: () throws -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try !condition() {
+                guard ContinuousClock.now < deadline else { throw WaitTimedOut(what: what) }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+
+        /// Starts subscribing without waiting for the outcome; the box fills when it comes.
+        func startSubscribe(
+            _ subscriber: NIOLoopBound<RecordingSubscriber>,
+            _ instruments: [Instrument],
+            _ mode: SubscriptionMode,
+            depth: Int = 5
+        ) -> NIOLockedValueBox<[SubscribeOutcome]?> {
+            let box = NIOLockedValueBox<[SubscribeOutcome]?>(nil)
+            let hub = self.hub
+            self.loop.execute {
+                hub.value.subscribe(subscriber.value, to: instruments, mode: mode, depth: depth) { outcomes in box.withLockedValue { $0 = outcomes } }
+            }
+            return box
         }
 
         func finish() async {
@@ -135,8 +213,8 @@ struct StreamingHubTests {
         return tick
     }
 
-    @Test("reference counts drive the feed: subscribe, upgrade, downgrade, unsubscribe, in order")
-    func feedFollowsReferenceCounts() async throws {
+    @Test("the feed follows what holders need: subscribe, upgrade, downgrade, unsubscribe, in order, one request in flight per instrument")
+    func feedFollowsHolders() async throws {
         let fixture = try await Fixture()
         let a = try await fixture.makeSubscriber(1)
         let b = try await fixture.makeSubscriber(2)
@@ -149,16 +227,125 @@ struct StreamingHubTests {
             _ = hub.unsubscribe(a.value, from: self.sbin, mode: .quote)
             _ = hub.unsubscribeAll(b.value)
         }
+        // The LTP downgrade is never sent: by the time the Quote one is answered nobody is left.
         #expect(
-            try await fixture.feedCalls() == [
-                .subscribe([self.sbin], .quote),
-                .subscribe([self.sbin, Instrument(exchange: "BAD", symbol: "X")], .depth),
-                .subscribe([self.sbin], .quote),
-                .subscribe([self.sbin], .ltp),
+            try await fixture.feedCalls { $0.last == .unsubscribe([self.sbin]) } == [
+                .subscribe([self.sbin], .quote, depth: 5),
+                .subscribe([self.sbin, Instrument(exchange: "BAD", symbol: "X")], .depth, depth: 5),
+                .subscribe([self.sbin], .quote, depth: 5),
                 .unsubscribe([self.sbin]),
             ]
         )
         #expect(try await fixture.onLoop { $0.metrics.instruments } == 0)
+        await fixture.finish()
+    }
+
+    @Test("a client holding LTP, Quote and Depth on one symbol gets a frame tagged with each for a Depth tick (it got only Depth)")
+    func framePerHeldMode() async throws {
+        let fixture = try await Fixture()
+        let all = try await fixture.makeSubscriber(1)
+        let quote = try await fixture.makeSubscriber(2)
+        for mode in SubscriptionMode.allCases { _ = try await fixture.subscribe(all, [self.sbin], mode) }
+        _ = try await fixture.subscribe(quote, [self.sbin], .quote)
+        let (modes, quoteModes) = try await fixture.onLoop { hub in
+            hub.publish([self.tick(10, mode: .depth), self.tick(11, mode: .quote), self.tick(12, mode: .ltp)])
+            return (all.value.frames.map(\.mode), quote.value.frames.map(\.mode))
+        }
+        #expect(modes == [.ltp, .quote, .depth, .ltp, .quote, .ltp])
+        #expect(quoteModes == [.quote, .quote], "a Quote holder gets one Quote-tagged frame for a Depth tick, none for an LTP tick")
+        await fixture.finish()
+    }
+
+    @Test("a subscribe that finds a request in flight joins it and shares its refusal (it was confirmed at once)")
+    func joinsRequestInFlight() async throws {
+        let fixture = try await Fixture()
+        let a = try await fixture.makeSubscriber(1)
+        let b = try await fixture.makeSubscriber(2)
+        let bad = Instrument(exchange: "BAD", symbol: "X")
+        fixture.feed.holding.withLockedValue { $0 = true }
+        let first = fixture.startSubscribe(a, [bad], .quote)
+        try await Fixture.wait("the first request to reach the feed") { fixture.feed.heldAnswers == 1 }
+        let second = fixture.startSubscribe(b, [bad], .ltp)
+        _ = try await fixture.onLoop { _ in () }
+        #expect(second.withLockedValue { $0 } == nil, "not confirmed while the feed has not answered")
+        fixture.feed.release()
+        try await Fixture.wait("both outcomes") { first.withLockedValue { $0 } != nil && second.withLockedValue { $0 } != nil }
+        #expect(second.withLockedValue { $0 } == [.refused(message: "Symbol X not found for exchange BAD")])
+        #expect(first.withLockedValue { $0 } == [.refused(message: "Symbol X not found for exchange BAD")])
+        #expect(try await fixture.feedCalls { _ in true } == [.subscribe([bad], .quote, depth: 5)], "one request for both")
+        #expect(try await fixture.onLoop { hub in hub.subscriptions(of: b.value).isEmpty && hub.subscriptions(of: a.value).isEmpty })
+        await fixture.finish()
+    }
+
+    @Test("an unsubscribe while the subscribe is pending cancels it: the client ends unsubscribed and gets no data (it stayed subscribed)")
+    func unsubscribeWhilePending() async throws {
+        let fixture = try await Fixture()
+        let a = try await fixture.makeSubscriber(1)
+        fixture.feed.holding.withLockedValue { $0 = true }
+        let outcome = fixture.startSubscribe(a, [self.sbin], .quote)
+        try await Fixture.wait("the request to reach the feed") { fixture.feed.heldAnswers == 1 }
+        #expect(try await fixture.onLoop { hub in hub.unsubscribe(a.value, from: self.sbin, mode: .quote) })
+        fixture.feed.release()
+        try await Fixture.wait("the subscribe's outcome") { outcome.withLockedValue { $0 } != nil }
+        #expect(outcome.withLockedValue { $0 } == [.refused(message: "Unsubscribed before the broker confirmed the subscription")])
+        #expect(
+            try await fixture.feedCalls { $0.count == 2 } == [.subscribe([self.sbin], .quote, depth: 5), .unsubscribe([self.sbin])],
+            "what the feed took for nobody is given back"
+        )
+        let (held, frames) = try await fixture.onLoop { hub in
+            hub.publish([self.tick(10)])
+            return (hub.subscriptions(of: a.value).count, a.value.frames.count)
+        }
+        #expect(held == 0 && frames == 0)
+        await fixture.finish()
+    }
+
+    @Test("Depth 20 is not covered by a Depth 5 holder; its ack carries the levels the feed serves; a restart replays Depth 20")
+    func depthIsPartOfTheModel() async throws {
+        let fixture = try await Fixture(feed: RecordingFeed(servedLevels: 5))
+        let five = try await fixture.makeSubscriber(1)
+        let twenty = try await fixture.makeSubscriber(2)
+        #expect(try await fixture.subscribe(five, [self.sbin], .depth, depth: 5) == [.subscribed(actualDepth: nil)])
+        #expect(
+            try await fixture.subscribe(twenty, [self.sbin], .depth, depth: 20) == [.subscribed(actualDepth: 5)],
+            "asked of the feed, which serves five levels, and the ack says so"
+        )
+        _ = await StreamingHub.connectFeed(fixture.hub, FeedStartRequest(broker: "other"))
+        #expect(
+            try await fixture.feedCalls { $0.count == 4 } == [
+                .subscribe([self.sbin], .depth, depth: 5), .subscribe([self.sbin], .depth, depth: 20), .start,
+                .subscribe([self.sbin], .depth, depth: 20),
+            ]
+        )
+        await fixture.finish()
+    }
+
+    @Test("a feed that fails while a subscription is held is started again by itself and asked for it again")
+    func restartsFailedFeed() async throws {
+        let fixture = try await Fixture(restart: .init(initialRestartDelay: .milliseconds(20), maximumRestartDelay: .milliseconds(40)))
+        let a = try await fixture.makeSubscriber(1)
+        _ = try await fixture.subscribe(a, [self.sbin], .quote)
+        let sink = try await fixture.onLoop { $0.makeSink() }
+        sink.feedStateChanged(.failed(reason: "gave up after 5 reconnect attempts"))
+        #expect(
+            try await fixture.feedCalls { $0.count == 3 } == [
+                .subscribe([self.sbin], .quote, depth: 5), .start, .subscribe([self.sbin], .quote, depth: 5),
+            ]
+        )
+        await fixture.finish()
+    }
+
+    @Test("the snapshot a new holder gets is never a tick of a lower mode than it holds")
+    func snapshotMode() async throws {
+        let fixture = try await Fixture()
+        let a = try await fixture.makeSubscriber(1)
+        _ = try await fixture.subscribe(a, [self.sbin], .ltp)
+        let (forQuote, forLTP) = try await fixture.onLoop { hub in
+            hub.publish([self.tick(10, mode: .ltp)])
+            return (hub.latestFrame(for: self.sbin, mode: .quote), hub.latestFrame(for: self.sbin, mode: .ltp).map { String(buffer: $0) })
+        }
+        #expect(forQuote == nil)
+        #expect(forLTP?.contains(#""mode": 1"#) == true)
         await fixture.finish()
     }
 

@@ -2,75 +2,67 @@ import MarketData
 import StreamingHub
 import Testing
 
-@Suite("Subscription index and reference counts")
+@Suite("Subscription index")
 struct SubscriptionIndexTests {
     let reliance = Instrument(exchange: "NSE", symbol: "RELIANCE")
 
-    @Test("the broker is asked only for what the highest remaining subscription needs")
-    func referenceCounts() {
+    @Test("the holders' target is their highest mode and, at Depth, the most levels any of them asked for")
+    func heldTarget() {
         var index = SubscriptionIndex<String>()
-        #expect(index.reserve(self.reliance, .quote) == .needsBroker)
-        index.confirm("A", self.reliance, .quote, reserved: true)
-        #expect(index.reserve(self.reliance, .ltp) == .covered, "a lower mode rides on the Quote stream")
-        index.confirm("B", self.reliance, .ltp, reserved: false)
-        #expect(index.reserve(self.reliance, .depth) == .needsBroker, "a higher mode upgrades")
-        index.confirm("C", self.reliance, .depth, reserved: true)
-        #expect(index.brokerMode(for: self.reliance) == .depth)
-        #expect(index.referenceCount(self.reliance, .quote) == 1)
-
-        #expect(index.remove("C", self.reliance, .depth) == (true, .setMode(.quote)), "downgrade when Depth leaves")
-        #expect(index.remove("A", self.reliance, .quote) == (true, .setMode(.ltp)))
-        #expect(index.remove("A", self.reliance, .quote) == (false, nil), "removing twice is harmless")
-        #expect(index.remove("B", self.reliance, .ltp) == (true, .unsubscribe), "the last one out unsubscribes")
-        #expect(index.instrumentCount == 0)
+        index.add("A", self.reliance, .quote, depth: 5)
+        #expect(index.heldTarget(self.reliance) == FeedTarget(mode: .quote, depth: 0))
+        index.add("B", self.reliance, .ltp, depth: 5)
+        index.add("C", self.reliance, .depth, depth: 20)
+        index.add("D", self.reliance, .depth, depth: 5)
+        #expect(index.heldTarget(self.reliance) == FeedTarget(mode: .depth, depth: 20))
+        #expect(index.referenceCount(self.reliance, .depth) == 2)
+        #expect(index.remove("C", self.reliance, .depth) == true)
+        #expect(index.heldTarget(self.reliance) == FeedTarget(mode: .depth, depth: 5), "fewer levels when the 20-level holder leaves")
+        #expect(index.remove("D", self.reliance, .depth) == true)
+        #expect(index.remove("A", self.reliance, .quote) == true)
+        #expect(index.remove("A", self.reliance, .quote) == false, "removing twice is harmless")
+        #expect(index.heldTarget(self.reliance) == FeedTarget(mode: .ltp, depth: 0))
+        #expect(index.remove("B", self.reliance, .ltp) == true)
+        #expect(index.heldTarget(self.reliance) == nil && index.instrumentCount == 0 && !index.holds(self.reliance))
     }
 
-    @Test("subscribing twice to the same mode is idempotent; one unsubscribe releases it")
+    @Test("holding a mode twice is idempotent; one removal releases it")
     func idempotent() {
         var index = SubscriptionIndex<String>()
-        _ = index.reserve(self.reliance, .ltp)
-        index.confirm("A", self.reliance, .ltp, reserved: true)
-        #expect(index.reserve(self.reliance, .ltp) == .covered)
-        index.confirm("A", self.reliance, .ltp, reserved: false)
+        index.add("A", self.reliance, .ltp, depth: 5)
+        index.add("A", self.reliance, .ltp, depth: 5)
         #expect(index.referenceCount(self.reliance, .ltp) == 1)
-        #expect(index.remove("A", self.reliance, .ltp).change == .unsubscribe)
-    }
-
-    @Test("a pending reservation keeps the broker subscription alive through a concurrent unsubscribe")
-    func reservations() {
-        var index = SubscriptionIndex<String>()
-        _ = index.reserve(self.reliance, .quote)
-        index.confirm("A", self.reliance, .quote, reserved: true)
-        #expect(index.reserve(self.reliance, .depth) == .needsBroker)
-        #expect(index.remove("A", self.reliance, .quote).change == nil, "the Depth request in flight still needs the stream")
-        #expect(index.cancelReservation(self.reliance, .depth, brokerSubscribed: true) == .unsubscribe)
-        #expect(index.instrumentCount == 0)
-        _ = index.reserve(self.reliance, .ltp)
-        #expect(index.cancelReservation(self.reliance, .ltp, brokerSubscribed: false) == nil, "a refused request changes nothing upstream")
+        #expect(index.remove("A", self.reliance, .ltp) == true)
         #expect(index.instrumentCount == 0)
     }
 
-    @Test("fan-out: one delivery per member per tick, tagged with its highest mode at or below the tick's")
+    @Test("fan-out: one delivery per mode a member holds at or below the tick's, tagged with that mode")
     func fanOutRule() {
         var index = SubscriptionIndex<String>()
-        for (member, mode) in [("ltp+quote", SubscriptionMode.ltp), ("ltp+quote", .quote), ("depth", .depth), ("ltp", .ltp)] {
-            _ = index.reserve(self.reliance, mode)
-            index.confirm(member, self.reliance, mode, reserved: true)
+        for (member, mode) in [("all", SubscriptionMode.ltp), ("all", .quote), ("all", .depth), ("depth", .depth), ("ltp", .ltp)] {
+            index.add(member, self.reliance, mode, depth: 5)
         }
-        func recipients(_ mode: SubscriptionMode) -> [String: SubscriptionMode] {
-            var result: [String: SubscriptionMode] = [:]
-            index.forEachRecipient(of: self.reliance, tickMode: mode) { member, tag in
-                #expect(result[member] == nil, "one delivery per member")
-                result[member] = tag
-            }
+        func recipients(_ mode: SubscriptionMode) -> [String: [SubscriptionMode]] {
+            var result: [String: [SubscriptionMode]] = [:]
+            index.forEachRecipient(of: self.reliance, tickMode: mode) { member, tag in result[member, default: []].append(tag) }
             return result
         }
-        #expect(recipients(.depth) == ["ltp+quote": .quote, "depth": .depth, "ltp": .ltp])
-        #expect(recipients(.quote) == ["ltp+quote": .quote, "ltp": .ltp])
-        #expect(recipients(.ltp) == ["ltp+quote": .ltp, "ltp": .ltp], "a lower-mode tick never reaches higher-mode-only members")
-        #expect(index.contains("ltp+quote", self.reliance, .quote))
-        _ = index.remove("ltp+quote", self.reliance, .quote)
-        #expect(recipients(.depth)["ltp+quote"] == .ltp)
+        #expect(recipients(.depth) == ["all": [.ltp, .quote, .depth], "depth": [.depth], "ltp": [.ltp]])
+        #expect(recipients(.quote) == ["all": [.ltp, .quote], "ltp": [.ltp]])
+        #expect(recipients(.ltp) == ["all": [.ltp], "ltp": [.ltp]], "a lower-mode tick never reaches higher-mode-only members")
+        #expect(index.remove("all", self.reliance, .quote) == true)
+        #expect(recipients(.depth)["all"] == [.ltp, .depth])
+    }
+
+    @Test("a target covers another of a lower mode, or of the same mode with no more levels")
+    func targets() {
+        let depth20 = FeedTarget(mode: .depth, depth: 20)
+        let depth5 = FeedTarget(mode: .depth, depth: 5)
+        let quote = FeedTarget(mode: .quote, depth: 20)
+        #expect(quote.depth == 0, "depth means nothing below Depth")
+        #expect(depth20.covers(depth5) && !depth5.covers(depth20) && depth5.covers(quote) && !quote.covers(depth5))
+        #expect(quote.covers(FeedTarget(mode: .ltp, depth: 0)) && quote.covers(quote))
+        #expect(depth5.union(quote) == depth5 && depth5.union(depth20) == depth20)
     }
 }
 
