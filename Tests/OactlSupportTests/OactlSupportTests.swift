@@ -55,6 +55,20 @@ struct OactlSupportTests {
         }
     }
 
+    @Test("a duration too long for the clock is refused with the limit, never a trap")
+    func durationsTooLong() throws {
+        #expect(try DurationArgument.parse("87600h") == .seconds(315_360_000))
+        let tooLong = [
+            "1e300", "315360001", "87601h", "9223372036854775807ms", String(repeating: "9", count: 400) + "s",
+            String(repeating: "5256000m", count: 3),
+        ]
+        for text in tooLong {
+            #expect(throws: CommandLineValueError("'\(text)' is too long a duration; at most 87600h (10 years)")) {
+                try DurationArgument.parse(text)
+            }
+        }
+    }
+
     @Test("modes by label or number")
     func modes() throws {
         #expect(try ModeArgument.parse("quote") == .quote)
