@@ -104,6 +104,22 @@ struct OactlSupportTests {
         }
     }
 
+    @Test("numbers too large for a 64-bit integer are shown as written, a time beyond the clock as '-'")
+    func hugeNumbers() {
+        var board = TickBoard(instruments: [Instrument(exchange: "NSE", symbol: "TCS")])
+        board.update(
+            with: self.envelope(
+                "TCS",
+                "NSE",
+                mode: 2,
+                data: ["ltp": 1e17, "change": .double(-.infinity), "change_percent": .double(.nan), "volume": 1e19, "timestamp": 1e300]
+            )
+        )
+        let row = board.render(color: false)[1]
+        #expect(row.contains("1e+17") && row.contains("-inf") && row.contains("nan") && row.contains("1e+19"))
+        #expect(row.hasSuffix(" -"))
+    }
+
     @Test("colour follows the direction of the price and the sign of the change")
     func colour() {
         var board = TickBoard(instruments: [Instrument(exchange: "NSE", symbol: "TCS")])
