@@ -238,9 +238,11 @@ public enum ConfigurationLoader {
             return value
         }
 
+        /// From a millisecond: a value that rounds down to no time at all (`1e-12`) would make the
+        /// WebSocket server's housekeeping timer, which runs at most every `ping_interval`, spin.
         func seconds() throws(ConfigurationError) -> TimeAmount {
-            guard let value = Double(self.setting.value.trimmingWhitespace()), value > 0, value <= 86_400 else {
-                throw self.failure("a number of seconds above 0")
+            guard let value = Double(self.setting.value.trimmingWhitespace()), value >= 0.001, value <= 86_400 else {
+                throw self.failure("a number of seconds from 0.001 to 86400")
             }
             return .nanoseconds(Int64(value * 1e9))
         }

@@ -48,6 +48,16 @@ final class ServiceManagerReporter: HubObserver {
             + "\(status.instruments) instruments, \(status.subscriptions) subscriptions"
     }
 
+    /// How often `WATCHDOG=1` is sent for systemd's watchdog `interval`: every half interval, at
+    /// most every millisecond and at least every 12 hours. `WATCHDOG_USEC` is whatever the
+    /// environment says (up to 2^64 µs, clamped to `Int64` by ``SystemdNotifier``), and its
+    /// nanoseconds do not fit in `Int64` past 292 years; pinging sooner than asked is harmless.
+    static func watchdogPingInterval(_ interval: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = interval.components
+        guard seconds < 86_400 else { return .hours(12) }
+        return .nanoseconds(max((seconds * 1_000_000_000 + attoseconds / 1_000_000_000) / 2, 1_000_000))
+    }
+
     /// Sends `READY=1` with the first status line, then starts the timers. Call on the hub's loop.
     func start() {
         self.hub.eventLoop.preconditionInEventLoop()
@@ -62,8 +72,7 @@ final class ServiceManagerReporter: HubObserver {
             }
         )
         if let interval = self.link.settings.watchdogInterval {
-            let (seconds, attoseconds) = interval.components
-            let half = TimeAmount.nanoseconds(max((seconds * 1_000_000_000 + attoseconds / 1_000_000_000) / 2, 1_000_000))
+            let half = Self.watchdogPingInterval(interval)
             self.watchdogTick()
             self.tasks.append(
                 loop.scheduleRepeatedTask(initialDelay: half, delay: half) { _ in

@@ -268,6 +268,15 @@ public final class IPCClient {
         }
     }
 
+    /// `poll`'s timeout for a wait of `remaining`, rounded up to the next millisecond. `poll` takes
+    /// at most `Int32.max` ms (24 days), and a longer wait polls again when that runs out; the
+    /// milliseconds of a timeout as long as `.seconds(Int64.max)` would overflow `Int64`.
+    static func pollTimeout(remaining: Duration) -> Int32 {
+        let (seconds, attoseconds) = remaining.components
+        guard seconds < Int64(Int32.max / 1000) else { return Int32.max }
+        return Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+    }
+
     /// Reads what is available into ``inbound``; `false` at end of stream.
     private func fill(deadline: ContinuousClock.Instant?, waitingFor what: String) throws(IPCClientError) -> Bool {
         guard !self.isClosed else { throw .connectionClosed("the client was closed") }
@@ -276,8 +285,7 @@ public final class IPCClient {
             if let deadline {
                 let remaining = deadline - ContinuousClock.now
                 if remaining <= .zero { throw .timedOut(what) }
-                let (seconds, attoseconds) = remaining.components
-                timeoutMilliseconds = Int32(clamping: seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
+                timeoutMilliseconds = Self.pollTimeout(remaining: remaining)
             }
             var descriptor = pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0)
             let ready = poll(&descriptor, 1, timeoutMilliseconds)

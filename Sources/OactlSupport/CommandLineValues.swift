@@ -22,9 +22,17 @@ public enum InstrumentArgument {
 /// Parses durations as people write them: `30s`, `500ms`, `2m`, `1h`, `1m30s`, or a plain number
 /// of seconds.
 public enum DurationArgument {
+    /// Ten years (87600 h): longer than any timeout or recording, and short enough that every part
+    /// converts to whole milliseconds or seconds without trapping and no sum of parts overflows.
+    /// `1e300` or a digit string too long for a double would otherwise stop oactl with a trap.
+    private static let longest = Duration.seconds(longestSeconds)
+    private static let longestSeconds: Int64 = 10 * 365 * 86_400
+
     public static func parse(_ text: String) throws(CommandLineValueError) -> Duration {
         let trimmed = text.trimmingCharacters(in: " ")
+        let tooLong = CommandLineValueError("'\(text)' is too long a duration; at most 87600h (10 years)")
         if let seconds = Double(trimmed), seconds >= 0, seconds.isFinite {
+            guard seconds <= Double(Self.longestSeconds) else { throw tooLong }
             return .milliseconds(Int64((seconds * 1000).rounded()))
         }
         var total = Duration.zero
@@ -33,13 +41,26 @@ public enum DurationArgument {
         var parts = 0
         func flush() throws(CommandLineValueError) {
             guard let value = Double(number), value >= 0 else { throw CommandLineValueError("'\(text)' is not a duration (e.g. 30s, 2m, 500ms)") }
+            func within(seconds: Double) throws(CommandLineValueError) {
+                guard seconds <= Double(Self.longestSeconds) else { throw tooLong }
+            }
             switch unit {
-            case "ms": total += .milliseconds(Int64(value.rounded()))
-            case "s": total += .milliseconds(Int64((value * 1000).rounded()))
-            case "m": total += .seconds(Int64((value * 60).rounded()))
-            case "h": total += .seconds(Int64((value * 3600).rounded()))
+            case "ms":
+                try within(seconds: value / 1000)
+                total += .milliseconds(Int64(value.rounded()))
+            case "s":
+                try within(seconds: value)
+                total += .milliseconds(Int64((value * 1000).rounded()))
+            case "m":
+                try within(seconds: value * 60)
+                total += .seconds(Int64((value * 60).rounded()))
+            case "h":
+                try within(seconds: value * 3600)
+                total += .seconds(Int64((value * 3600).rounded()))
             default: throw CommandLineValueError("'\(text)' has an unknown unit '\(unit)'; use ms, s, m or h")
             }
+            // Each part is at most the longest, so the sum of two cannot overflow.
+            guard total <= Self.longest else { throw tooLong }
             parts += 1
             number = ""
             unit = ""

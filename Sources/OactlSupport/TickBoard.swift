@@ -161,6 +161,11 @@ public struct TickBoard {
 
     // MARK: Numbers
 
+    /// 2^63: the market data comes from whatever published it, so a number may be too large (or
+    /// not finite) for `Int64`, whose conversion would trap; such a number is shown as the agent
+    /// wrote it, and such a time as `-`.
+    private static let beyondInt64 = 9_223_372_036_854_775_808.0
+
     /// Prices with two decimals, or four where the price has finer steps (currency derivatives).
     static func price(_ value: Double?) -> String {
         guard let value else { return "-" }
@@ -177,6 +182,7 @@ public struct TickBoard {
     /// Whole quantities with Indian digit grouping (12,34,567), as traders here read them.
     static func quantity(_ value: Double?) -> String {
         guard let value, value.isFinite else { return "-" }
+        guard value.magnitude < Self.beyondInt64 else { return PythonFloatFormatter.repr(value) }
         let digits = String(Int64(value.rounded()).magnitude)
         let sign = value < 0 ? "-" : ""
         guard digits.count > 3 else { return sign + digits }
@@ -193,6 +199,7 @@ public struct TickBoard {
     static func fixed(_ value: Double, decimals: Int) -> String {
         let scale = decimals == 2 ? 100.0 : 10_000.0
         let scaled = (abs(value) * scale).rounded()
+        guard scaled < Self.beyondInt64 else { return PythonFloatFormatter.repr(value) }
         let whole = Int64(scaled / scale)
         let fraction = Int64(scaled) - whole * Int64(scale)
         let fractionText = String(fraction)
@@ -202,7 +209,7 @@ public struct TickBoard {
 
     /// `HH:MM:SS` in local time from epoch milliseconds.
     static func clock(_ milliseconds: Double?) -> String {
-        guard let milliseconds, milliseconds > 0 else { return "-" }
+        guard let milliseconds, milliseconds > 0, milliseconds / 1000 < Self.beyondInt64 else { return "-" }
         var seconds = time_t(milliseconds / 1000)
         var parts = tm()
         localtime_r(&seconds, &parts)

@@ -129,6 +129,11 @@ struct ConfigurationTests {
             try ConfigurationLoader.load(environment: ["HOME": "/nonexistent", "OPENALGO_PORT": "http"], logger: self.logger)
         }
         #expect(
+            throws: ConfigurationError("ping_interval (from OPENALGO_PING_INTERVAL) must be a number of seconds from 0.001 to 86400, got '1e-12'")
+        ) {
+            try ConfigurationLoader.load(environment: ["HOME": "/nonexistent", "OPENALGO_PING_INTERVAL": "1e-12"], logger: self.logger)
+        }
+        #expect(
             throws: ConfigurationError("log_level (from --log-level) must be one of trace, debug, info, notice, warning, error, critical, got 'loud'")
         ) {
             try ConfigurationLoader.load(overrides: CommandLineOverrides(logLevel: "loud"), environment: [:], logger: self.logger)

@@ -33,6 +33,14 @@ struct WatchdogHealthTests {
         #expect(health.problem?.description == "a feed command has been running for 61 s")
         #expect(health.tick(now: now, feedLoopAnsweredLastProbe: true, commandRunningSince: nil) == .ping)
     }
+
+    @Test("pings every half interval, at least every 12 hours however long WATCHDOG_USEC is, at most every millisecond")
+    func pingInterval() {
+        #expect(ServiceManagerReporter.watchdogPingInterval(.seconds(20)) == .seconds(10))
+        #expect(ServiceManagerReporter.watchdogPingInterval(.microseconds(1500)) == .milliseconds(1))
+        #expect(ServiceManagerReporter.watchdogPingInterval(.seconds(86_400)) == .hours(12))
+        #expect(ServiceManagerReporter.watchdogPingInterval(.microseconds(Int64.max)) == .hours(12))
+    }
 }
 
 @Suite("systemd status line")

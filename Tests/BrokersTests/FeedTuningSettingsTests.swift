@@ -61,6 +61,29 @@ struct FeedTuningSettingsTests {
         }
     }
 
+    @Test("Angel One refuses a heartbeat_interval_s below a millisecond, which would ping back to back")
+    func angelOneHeartbeat() throws {
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        for (text, shown) in [("1e-12", "1e-12"), ("0.0005", "0.0005"), ("3601", "3601.0")] {
+            #expect(
+                throws: BrokerConfigurationError("[brokers.angelone] heartbeat_interval_s must be from 0.001 to 3600 seconds, got \(shown)")
+            ) {
+                try BrokerRegistry.makeAdapter(
+                    named: "angelone",
+                    settings: BrokerSettings(["heartbeat_interval_s": text]),
+                    eventLoop: eventLoop,
+                    logger: Logger(label: "test")
+                )
+            }
+        }
+        _ = try BrokerRegistry.makeAdapter(
+            named: "angelone",
+            settings: BrokerSettings(["heartbeat_interval_s": "0.001"]),
+            eventLoop: eventLoop,
+            logger: Logger(label: "test")
+        )
+    }
+
     @Test("the registry builds the Zerodha adapter and refuses a ws_url that is no WebSocket address")
     func zerodhaSettings() throws {
         let eventLoop = MultiThreadedEventLoopGroup.singleton.next()

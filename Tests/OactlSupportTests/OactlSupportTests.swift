@@ -55,6 +55,20 @@ struct OactlSupportTests {
         }
     }
 
+    @Test("a duration too long for the clock is refused with the limit, never a trap")
+    func durationsTooLong() throws {
+        #expect(try DurationArgument.parse("87600h") == .seconds(315_360_000))
+        let tooLong = [
+            "1e300", "315360001", "87601h", "9223372036854775807ms", String(repeating: "9", count: 400) + "s",
+            String(repeating: "5256000m", count: 3),
+        ]
+        for text in tooLong {
+            #expect(throws: CommandLineValueError("'\(text)' is too long a duration; at most 87600h (10 years)")) {
+                try DurationArgument.parse(text)
+            }
+        }
+    }
+
     @Test("modes by label or number")
     func modes() throws {
         #expect(try ModeArgument.parse("quote") == .quote)
@@ -88,6 +102,22 @@ struct OactlSupportTests {
         for line in lines.dropFirst() {
             #expect(line[..<ltpColumn].hasSuffix("0"), "prices are right-aligned under LTP: \(line)")
         }
+    }
+
+    @Test("numbers too large for a 64-bit integer are shown as written, a time beyond the clock as '-'")
+    func hugeNumbers() {
+        var board = TickBoard(instruments: [Instrument(exchange: "NSE", symbol: "TCS")])
+        board.update(
+            with: self.envelope(
+                "TCS",
+                "NSE",
+                mode: 2,
+                data: ["ltp": 1e17, "change": .double(-.infinity), "change_percent": .double(.nan), "volume": 1e19, "timestamp": 1e300]
+            )
+        )
+        let row = board.render(color: false)[1]
+        #expect(row.contains("1e+17") && row.contains("-inf") && row.contains("nan") && row.contains("1e+19"))
+        #expect(row.hasSuffix(" -"))
     }
 
     @Test("colour follows the direction of the price and the sign of the change")

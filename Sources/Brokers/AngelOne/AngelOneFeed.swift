@@ -72,8 +72,10 @@ public final class AngelOneFeed: BrokerAdapter {
         )
         let batching = try FeedTuningSettings.batching(context.settings, broker: Self.name, defaults: SubscriptionBatcher.Configuration())
         let heartbeat = try context.settings.double("heartbeat_interval_s", broker: Self.name, default: Self.heartbeatSeconds)
-        guard heartbeat > 0, heartbeat <= 3600 else {
-            throw BrokerConfigurationError("[brokers.\(Self.name)] heartbeat_interval_s must be above 0 and at most 3600, got \(heartbeat)")
+        // From a millisecond: an interval that rounds down to no time at all (1e-12) would send
+        // pings back to back on the event loop.
+        guard heartbeat >= 0.001, heartbeat <= 3600 else {
+            throw BrokerConfigurationError("[brokers.\(Self.name)] heartbeat_interval_s must be from 0.001 to 3600 seconds, got \(heartbeat)")
         }
         self.configuration = FeedSupervisor.Configuration(
             supervision: supervision,
