@@ -23,7 +23,6 @@ public struct ConfigurationSource: Sendable {
 final class AgentControl: IPCAgentControl {
     private let supervisor: FeedController
     private let recordings: RecordingController
-    private let commands: FeedCommandQueue
     private let hub: NIOLoopBound<StreamingHub>
     private let webSocketServer: WebSocketServer
     private let apiKey: NIOLockedValueBox<APIKeyStore.ResolvedKey>
@@ -38,7 +37,6 @@ final class AgentControl: IPCAgentControl {
     init(
         supervisor: FeedController,
         recordings: RecordingController,
-        commands: FeedCommandQueue,
         hub: NIOLoopBound<StreamingHub>,
         webSocketServer: WebSocketServer,
         apiKey: APIKeyStore.ResolvedKey,
@@ -50,7 +48,6 @@ final class AgentControl: IPCAgentControl {
     ) {
         self.supervisor = supervisor
         self.recordings = recordings
-        self.commands = commands
         self.hub = hub
         self.webSocketServer = webSocketServer
         self.apiKey = NIOLockedValueBox(apiKey)

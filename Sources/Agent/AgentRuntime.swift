@@ -98,7 +98,6 @@ public final class AgentRuntime: Sendable {
             let control = AgentControl(
                 supervisor: supervisor,
                 recordings: recordings,
-                commands: commands,
                 hub: hub,
                 webSocketServer: webSocketServer,
                 apiKey: apiKey,

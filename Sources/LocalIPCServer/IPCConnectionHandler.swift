@@ -399,7 +399,7 @@ final class IPCConnectionHandler: ChannelInboundHandler, MarketDataSubscriber, H
         var failed: [JSONValue] = []
         var matched = Set<Instrument>()
         for target in targets {
-            let held = self.hub.subscriptions(of: target)
+            let held = self.hub.requestedSubscriptions(of: target)
             let chosen = held.filter { entry in
                 (all || instruments.contains(entry.instrument)) && (mode == nil || entry.mode == mode)
             }

@@ -12,7 +12,6 @@ public final class FeedCommandQueue: Sendable {
         case start(FeedStartRequest, reply: @Sendable (Result<Void, FeedStartFailure>) -> Void)
         case stop(reply: @Sendable () -> Void)
         case checkCredentials(reply: @Sendable (Bool) -> Void)
-        case perform(@Sendable () async -> Void)
     }
 
     private let stream: AsyncStream<Command>
@@ -33,7 +32,6 @@ public final class FeedCommandQueue: Sendable {
         case .start(_, let reply): reply(.failure(FeedStartFailure(reason: "The agent is shutting down.")))
         case .stop(let reply): reply()
         case .checkCredentials(let reply): reply(false)
-        case .perform: break
         }
     }
 
@@ -55,8 +53,6 @@ public final class FeedCommandQueue: Sendable {
                 reply()
             case .checkCredentials(let reply):
                 reply(await feed.credentialsChangedSinceStart())
-            case .perform(let work):
-                await work()
             }
         }
     }
@@ -65,19 +61,6 @@ public final class FeedCommandQueue: Sendable {
     /// command that never finishes means the feed is wedged, and the watchdog stops vouching for it.
     public var commandRunningSince: NIODeadline? {
         self.runningSince.withLockedValue { $0 }
-    }
-
-    /// Runs `work` in the queue's order (after the requests already queued, before later ones),
-    /// so work on the feed never races a subscription.
-    ///
-    /// - Returns: the result, or `nil` when the queue has finished and `work` did not run.
-    public func perform<Result: Sendable>(_ work: @escaping @Sendable () async -> Result) async -> Result? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Result?, Never>) in
-            let queued = self.continuation.yield(.perform { continuation.resume(returning: await work()) })
-            if case .terminated = queued {
-                continuation.resume(returning: nil)
-            }
-        }
     }
 
     /// Ends ``run(feed:)`` once the queued commands have run.

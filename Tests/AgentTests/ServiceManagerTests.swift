@@ -182,13 +182,10 @@ struct ServiceManagerReporterTests {
     func stuckFeedCommand() async throws {
         let fixture = try await Fixture(commandLimit: .milliseconds(300))
         let commands = fixture.commands
-        let runner = Task { await commands.run(feed: IdleFeed()) }
         let release = NIOLockedValueBox<CheckedContinuation<Void, Never>?>(nil)
-        let stuck = Task {
-            await commands.perform {
-                await withCheckedContinuation { continuation in release.withLockedValue { $0 = continuation } }
-            }
-        }
+        let runner = Task { await commands.run(feed: IdleFeed(startBlocksUntilReleased: release)) }
+        let hub = fixture.hub
+        let stuck = Task { await StreamingHub.connectFeed(hub, FeedStartRequest()) }
         let whileStuck = try #require(try await fixture.settledPings(), "the pings never stopped while a feed command was stuck")
         try await Task.sleep(for: .milliseconds(500))
         #expect(fixture.transport.pings == whileStuck)
@@ -215,15 +212,23 @@ struct ServiceManagerReporterTests {
     }
 }
 
-/// A feed that accepts everything and streams nothing.
+/// A feed that accepts everything and streams nothing; with a box, its start waits until the
+/// test resumes the continuation it leaves there.
 struct IdleFeed: FeedControl {
+    var startBlocksUntilReleased: NIOLockedValueBox<CheckedContinuation<Void, Never>?>?
+
     func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
         instruments.map { _ in .subscribed(actualDepth: nil) }
     }
 
     func unsubscribe(_ instruments: [Instrument]) async {}
 
-    func start(_ request: FeedStartRequest) async -> Result<Void, FeedStartFailure> { .success(()) }
+    func start(_ request: FeedStartRequest) async -> Result<Void, FeedStartFailure> {
+        if let box = self.startBlocksUntilReleased {
+            await withCheckedContinuation { continuation in box.withLockedValue { $0 = continuation } }
+        }
+        return .success(())
+    }
 
     func stop() async {}
 

@@ -18,6 +18,9 @@ public final class FakeBrokerServer: Sendable {
         case accept
         /// Close the TCP connection as soon as it is accepted.
         case refuse
+        /// Complete the upgrade (subject to the upgrade policy), then close the connection at once:
+        /// a broker that accepts and drops.
+        case acceptThenDrop
         /// Answer the upgrade with this status and an `x-error-message` header, then close.
         case reject(status: HTTPResponseStatus, message: String)
         /// Answer the upgrade with this status and body (a broker's own error document), then close.
@@ -235,6 +238,9 @@ public final class FakeBrokerServer: Sendable {
                     if let greeting {
                         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: greeting)), promise: nil)
                     }
+                    if admission == .acceptThenDrop {
+                        channel.close(promise: nil)
+                    }
                 }
             }
         )
@@ -244,7 +250,7 @@ public final class FakeBrokerServer: Sendable {
 
     /// What to do with an upgrade request: the fixed admission first, then the policy.
     fileprivate static func decide(_ handshake: Handshake, admission: Admission, state: NIOLockedValueBox<State>) -> Admission {
-        guard admission == .accept else { return admission }
+        guard admission == .accept || admission == .acceptThenDrop else { return admission }
         let policy = state.withLockedValue { $0.upgradePolicy }
         return policy?(handshake) ?? .accept
     }
@@ -365,7 +371,7 @@ private final class DeclinedUpgradeHandler: ChannelInboundHandler, RemovableChan
                 self.respond(context: context, status: status, headers: ["x-error-message": message], body: "{\"error\":\"\(message)\"}")
             case .respond(let status, let contentType, let body):
                 self.respond(context: context, status: status, headers: ["content-type": contentType], body: body)
-            case .accept, .refuse:
+            case .accept, .refuse, .acceptThenDrop:
                 self.respond(context: context, status: .badRequest, headers: [:], body: "expected a WebSocket upgrade")
             }
         }

@@ -140,15 +140,15 @@ public final class FakeKiteServer: Sendable {
 
     public let server: FakeBrokerServer
     public let apiKey: String
-    public let accessToken: String
     public let tickInterval: TimeAmount
+    private let acceptedToken: NIOLockedValueBox<String>
     private let state = NIOLockedValueBox(State())
     private let timer: NIOLockedValueBox<RepeatedTask?> = NIOLockedValueBox(nil)
 
     private init(server: FakeBrokerServer, apiKey: String, accessToken: String, tickInterval: TimeAmount) {
         self.server = server
         self.apiKey = apiKey
-        self.accessToken = accessToken
+        self.acceptedToken = NIOLockedValueBox(accessToken)
         self.tickInterval = tickInterval
     }
 
@@ -162,7 +162,7 @@ public final class FakeKiteServer: Sendable {
         kite.state.withLockedValue { state in
             for market in markets { state.markets[market.token] = market }
         }
-        kite.server.setUpgradePolicy { [apiKey, accessToken] handshake in
+        kite.server.setUpgradePolicy { [apiKey, acceptedToken = kite.acceptedToken] handshake in
             guard handshake.headers["X-Kite-Version"] == ["3"] else {
                 return .respond(
                     status: .badRequest,
@@ -171,7 +171,7 @@ public final class FakeKiteServer: Sendable {
                 )
             }
             let query = handshake.queryItems
-            guard query["api_key"] == apiKey, query["access_token"] == accessToken else {
+            guard query["api_key"] == apiKey, query["access_token"] == acceptedToken.withLockedValue({ $0 }) else {
                 return .respond(status: .forbidden, contentType: "application/json", body: Self.forbiddenBody)
             }
             return .accept
@@ -182,6 +182,14 @@ public final class FakeKiteServer: Sendable {
             $0 = loop.scheduleRepeatedTask(initialDelay: tickInterval, delay: tickInterval) { [weak kite] _ in kite?.streamOnce() }
         }
         return kite
+    }
+
+    /// The access token Kite accepts now.
+    public var accessToken: String { self.acceptedToken.withLockedValue { $0 } }
+
+    /// Accepts only `token` from now on, as Kite does after the daily session rollover.
+    public func setAccessToken(_ token: String) {
+        self.acceptedToken.withLockedValue { $0 = token }
     }
 
     /// `ws://127.0.0.1:<port>`, the `ws_url` to configure.

@@ -146,3 +146,27 @@ def test_two_clients_do_not_disturb_each_other(agent):
     assert all(item["mode"] == 1 for item in ltp.snapshot())
     first.disconnect()
     second.disconnect()
+
+
+def test_ltp_quote_and_depth_on_the_same_symbols_all_fire(agent):
+    """A chart holding LTP and a depth widget holding Depth on the same symbols, in one client: the
+    SDK routes callbacks by the frame's mode, so each held mode needs its own frames (with one frame
+    per tick, tagged with the highest mode held, the LTP callback never fired)."""
+    client = make_client(agent)
+    assert client.connect()
+    instruments = [RELIANCE, INFY, NIFTY_FUTURE]
+    ltp, quote, depth = Recorder(), Recorder(), Recorder()
+    try:
+        assert client.subscribe_ltp(instruments, on_data_received=ltp)
+        assert client.subscribe_quote(instruments, on_data_received=quote)
+        assert client.subscribe_depth(instruments[:2], on_data_received=depth)
+        for recorder, mode, expected in [(ltp, 1, instruments), (quote, 2, instruments), (depth, 3, instruments[:2])]:
+            wanted = {item["symbol"] for item in expected}
+            deadline = time.time() + 10
+            while time.time() < deadline and {item["symbol"] for item in recorder.snapshot()} != wanted:
+                time.sleep(0.05)
+            items = recorder.snapshot()
+            assert {item["symbol"] for item in items} == wanted, f"mode {mode} callbacks got {len(items)} frames"
+            assert all(item["mode"] == mode for item in items)
+    finally:
+        client.disconnect()
