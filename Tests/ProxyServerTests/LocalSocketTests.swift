@@ -110,6 +110,25 @@ extension SocketTests {
             }
         }
 
+        @Test("a Quote subscriber's snapshot is never an LTP tick: its first frame is Quote data (it was an LTP frame)")
+        func snapshotNeverOfALowerMode() async throws {
+            let configuration = TestAgent.configuration {
+                $0.ltpThrottle = .zero
+                $0.brokers["simulator"] = .init(["ticks_per_second": "20", "seed": "3"])
+            }
+            try await TestAgent.with(configuration) { agent in
+                let chart = try agent.localClient()
+                try chart.call("ws_subscribe", params: ["symbols": [["symbol": "SBIN", "exchange": "NSE"]], "mode": "LTP"])
+                #expect(try chart.nextEvent("market_data").objectValue?["data"]?.objectValue?["mode"] == 1, "the feed streams LTP ticks")
+
+                let quote = try agent.localClient()
+                try quote.call("ws_subscribe", params: ["symbols": [["symbol": "SBIN", "exchange": "NSE"]], "mode": "Quote"])
+                let first = try #require(try quote.nextEvent("market_data").objectValue)
+                #expect(first["mode"] == 2)
+                #expect(first["data"]?.objectValue?["mode"] == 2, "a Quote tick, not the LTP tick the hub held")
+            }
+        }
+
         @Test("unsubscribe: own subscriptions by symbol and mode, all, and other clients' through `client`")
         func unsubscribe() async throws {
             try await TestAgent.with { agent in
