@@ -38,7 +38,11 @@ struct FeedService: Service, CustomStringConvertible {
                 }
             }
         } onGracefulShutdown: {
-            commands.finish()
+            // Stopped in the hub first, so that it starts no feed again while the agent goes down.
+            hub.eventLoop.execute {
+                hub.value.disconnectFeed {}
+                commands.finish()
+            }
         }
         await supervisor.stop()
     }

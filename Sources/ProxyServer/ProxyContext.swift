@@ -187,9 +187,13 @@ struct ProxyLoops: Sendable {
     }
 
     /// Runs `body` on every loop with its context, without waiting.
-    func executeOnEveryLoop(_ body: @escaping @Sendable (ProxyContext) -> Void) {
+    func executeOnEveryLoop(inlineOnCurrentLoop: Bool = false, _ body: @escaping @Sendable (ProxyContext) -> Void) {
         for context in self.contexts {
-            context.eventLoop.execute { body(context.value) }
+            if inlineOnCurrentLoop && context.eventLoop.inEventLoop {
+                body(context.value)
+            } else {
+                context.eventLoop.execute { body(context.value) }
+            }
         }
     }
 }
@@ -208,7 +212,10 @@ final class ProxyHubObserver: HubObserver {
 
     func brokerSubscriptionChanged(_ update: BrokerSubscriptionUpdate) {}
 
+    /// On the hub's own loop the order update is sent at once rather than in a task of its own:
+    /// a tick fanned out after it is written to that loop's clients directly, and must not
+    /// overtake it.
     func orderUpdateReceived(_ message: ByteBuffer) {
-        self.loops.executeOnEveryLoop { $0.orderUpdateReceived(message) }
+        self.loops.executeOnEveryLoop(inlineOnCurrentLoop: true) { $0.orderUpdateReceived(message) }
     }
 }
