@@ -1,51 +1,13 @@
+import AngelOneFeed
+// Agent imports this module alone: the adapter protocol and the settings it passes come with it.
+@_exported import BrokerKit
+import DhanFeed
 import Logging
 import NIOCore
-
-/// A broker's settings: the keys of its `[brokers.<name>]` table in `agent.toml`, after
-/// `OPENALGO_BROKER_<NAME>_<KEY>` environment overrides, as text.
-public struct BrokerSettings: Sendable, Equatable {
-    public var values: [String: String]
-
-    public init(_ values: [String: String] = [:]) {
-        self.values = values
-    }
-
-    public subscript(key: String) -> String? { self.values[key] }
-
-    /// A numeric setting, or an error naming the key and the bad value.
-    public func double(_ key: String, broker: String, default defaultValue: Double) throws(BrokerConfigurationError) -> Double {
-        guard let text = self.values[key] else { return defaultValue }
-        guard let value = Double(text), value.isFinite else {
-            throw BrokerConfigurationError("[brokers.\(broker)] \(key) must be a number, got '\(text)'")
-        }
-        return value
-    }
-}
-
-/// A broker name or setting the agent cannot use; the message says what to change.
-public struct BrokerConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
-
-    public init(_ message: String) {
-        self.message = message
-    }
-
-    public var description: String { self.message }
-}
-
-/// What an adapter factory gets to build a feed.
-public struct BrokerAdapterContext: Sendable {
-    /// The canonical broker name (`angelone`, even when configured as `angel`).
-    public var broker: String
-    public var settings: BrokerSettings
-    /// Credential values given explicitly (IPC `ws_connect`); see ``BrokerCredentials``.
-    public var credentials: [String: String]
-    /// The process environment, for ``BrokerCredentials/load(broker:fields:optionalFields:explicit:settings:environment:)``.
-    public var environment: [String: String]
-    /// Where the adapter runs its sockets and timers.
-    public var eventLoop: any EventLoop
-    public var logger: Logger
-}
+import OpenAlgoBusFeed
+import ReplayFeed
+import SimulatorFeed
+import ZerodhaFeed
 
 /// The brokers the agent knows by name, and how to build the ones this build implements.
 public enum BrokerRegistry {

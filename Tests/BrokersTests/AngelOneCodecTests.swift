@@ -1,9 +1,11 @@
 import FakeBrokers
 import MarketData
 import NIOCore
+import SimulatorFeed
 import Testing
 
-@testable import Brokers
+@testable import AngelOneFeed
+@testable import BrokerKit
 
 @Suite("Angel One SmartAPI codec")
 struct AngelOneCodecTests {

@@ -1,4 +1,7 @@
+import AngelOneFeed
+import BrokerKit
 import Brokers
+import DhanFeed
 import Logging
 import NIOPosix
 import Testing

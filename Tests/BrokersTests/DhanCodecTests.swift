@@ -1,9 +1,11 @@
 import FakeBrokers
 import MarketData
 import NIOCore
+import SimulatorFeed
 import Testing
 
-@testable import Brokers
+@testable import BrokerKit
+@testable import DhanFeed
 
 @Suite("Dhan live market feed codec")
 struct DhanCodecTests {

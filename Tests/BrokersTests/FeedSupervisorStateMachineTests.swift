@@ -1,6 +1,7 @@
-import Brokers
+import BrokerKit
 import MarketData
 import NIOCore
+import SimulatorFeed
 import Testing
 
 @Suite("Feed supervisor state machine (virtual time)")

@@ -1,9 +1,10 @@
-import Brokers
+import BrokerKit
 import FakeBrokers
 import Logging
 import MarketData
 import NIOCore
 import NIOPosix
+import SimulatorFeed
 import Testing
 
 @Suite("Feed supervisor against a fake broker")

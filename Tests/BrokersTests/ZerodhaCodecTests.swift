@@ -1,9 +1,11 @@
 import FakeBrokers
 import MarketData
 import NIOCore
+import SimulatorFeed
 import Testing
 
-@testable import Brokers
+@testable import BrokerKit
+@testable import ZerodhaFeed
 
 @Suite("Zerodha Kite Ticker codec")
 struct ZerodhaCodecTests {

@@ -1,4 +1,4 @@
-import Brokers
+import BrokerKit
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
