@@ -27,10 +27,10 @@ import NIOCore
 /// (`max_connections` up to 3, `max_instruments_per_connection` up to 1000).
 /// Reconnects default to the agent's policy for every broker (1 s doubling, at most 30 s,
 /// 5 attempts; OpenAlgo's adapter uses 5 s doubling, 60 s, 10); 90 s of silence while subscribed forces a reconnect.
-public final class AngelOneFeed: BrokerAdapter {
-    public static let name = "angelone"
+package final class AngelOneFeed: BrokerAdapter {
+    package static let name = "angelone"
     /// Where SmartAPI publishes its scrip master (no login needed).
-    public static let defaultInstrumentsURL = "https://margincalculator.angelbroking.com/OpenAPI_File/files/OpenAPIScripMaster.json"
+    package static let defaultInstrumentsURL = "https://margincalculator.angelbroking.com/OpenAPI_File/files/OpenAPIScripMaster.json"
     /// How long `connect` waits for the first connection before letting it carry on in the background.
     static let initialConnectWait = TimeAmount.seconds(15)
     /// The reference's client pings every 10 s (`heartbeat_interval_s`).
@@ -38,7 +38,7 @@ public final class AngelOneFeed: BrokerAdapter {
     static let fiveLevels = 5
 
     /// What clients see as `broker`: OpenAlgo's name for Angel One.
-    public let brokerName = "angel"
+    package let brokerName = "angel"
     private let context: BrokerAdapterContext
     private let webSocketURL: String
     private let configuration: FeedSupervisor<AngelOneFeedCodec>.Configuration
@@ -54,7 +54,7 @@ public final class AngelOneFeed: BrokerAdapter {
 
     /// Validates the settings; credentials and the master are read by ``connect(sink:)``, so a
     /// fixed token file is picked up by the next connect.
-    public init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
+    package init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
         self.context = context
         self.webSocketURL = context.settings["ws_url"] ?? AngelOneRequest.defaultURL
         do {
@@ -94,11 +94,11 @@ public final class AngelOneFeed: BrokerAdapter {
         self.state = NIOLockedValueBox(State())
     }
 
-    public var connectionState: FeedConnectionState {
+    package var connectionState: FeedConnectionState {
         self.state.withLockedValue { $0.pool }?.connectionState ?? .disconnected
     }
 
-    public func connect(sink: any FeedEventSink) async throws {
+    package func connect(sink: any FeedEventSink) async throws {
         let credentials = try Self.credentials(self.context)
         let master = try await self.context.loadSymbolMaster(
             defaultURL: Self.defaultInstrumentsURL,
@@ -136,7 +136,7 @@ public final class AngelOneFeed: BrokerAdapter {
         }
     }
 
-    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+    package func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
         let (pool, outcomes, accepted) = self.state.withLockedValue { state in
             var outcomes: [SubscribeOutcome] = []
             var accepted: [Int: [Instrument]] = [:]
@@ -165,7 +165,7 @@ public final class AngelOneFeed: BrokerAdapter {
         return outcomes
     }
 
-    public func unsubscribe(_ instruments: [Instrument]) async {
+    package func unsubscribe(_ instruments: [Instrument]) async {
         let pool = self.state.withLockedValue { state in
             for instrument in instruments { state.depth20.remove(instrument) }
             return state.pool
@@ -173,7 +173,7 @@ public final class AngelOneFeed: BrokerAdapter {
         pool?.release(instruments)
     }
 
-    public func disconnect() async {
+    package func disconnect() async {
         let pool = self.state.withLockedValue { state in
             defer {
                 state.pool = nil

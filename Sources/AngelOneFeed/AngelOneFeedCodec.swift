@@ -15,7 +15,7 @@ import NIOCore
 ///
 /// A Depth subscription the adapter served twenty levels deep (``FeedSubscription/depth`` 20)
 /// uses SmartAPI's Depth-20 mode (4); any other Depth uses SnapQuote (3), five levels.
-public struct AngelOneFeedCodec: BrokerFeedCodec {
+package struct AngelOneFeedCodec: BrokerFeedCodec {
     private struct TokenKey: Hashable {
         var exchangeType: UInt8
         var token: String
@@ -34,23 +34,23 @@ public struct AngelOneFeedCodec: BrokerFeedCodec {
 
     /// - Parameter master: resolves the hub's instruments to SmartAPI tokens; instruments it does
     ///   not know are left out of requests (the adapter refuses them before they get here).
-    public init(master: SymbolMaster, logger: Logger) {
+    package init(master: SymbolMaster, logger: Logger) {
         self.master = master
         self.logger = logger
     }
 
     /// The SmartAPI mode that serves `mode` at `depth` levels.
-    public static func angelMode(for mode: SubscriptionMode, depth: Int) -> AngelOneMode {
+    package static func angelMode(for mode: SubscriptionMode, depth: Int) -> AngelOneMode {
         mode == .depth && depth >= AngelOneDepth20.levelCount ? .depth20 : AngelOneMode(mode)
     }
 
     /// A new connection streams nothing until the replay that follows subscribes it again.
-    public mutating func openingMessages() -> [WebSocketMessage] {
+    package mutating func openingMessages() -> [WebSocketMessage] {
         self.streaming.removeAll(keepingCapacity: true)
         return []
     }
 
-    public mutating func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
+    package mutating func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
         var stops: [AngelOneMode: [(exchangeType: AngelOneExchangeType, token: String)]] = [:]
         var starts: [(exchangeType: AngelOneExchangeType, token: String)] = []
         var startMode = AngelOneMode.ltp
@@ -87,7 +87,7 @@ public struct AngelOneFeedCodec: BrokerFeedCodec {
         return messages
     }
 
-    public mutating func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
+    package mutating func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
         switch message {
         case .binary(let buffer):
             let packet: AngelOnePacket
@@ -124,7 +124,7 @@ public struct AngelOneFeedCodec: BrokerFeedCodec {
 
     /// SmartAPI answers bad tokens with HTTP 401 and an `x-error-message`; the same tokens will
     /// be refused again, so the feed fails with that message instead of retrying.
-    public func shouldRetry(after error: BrokerWebSocketError) -> Bool {
+    package func shouldRetry(after error: BrokerWebSocketError) -> Bool {
         !error.isAuthenticationFailure
     }
 

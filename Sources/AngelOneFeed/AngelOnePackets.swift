@@ -2,7 +2,7 @@ import BrokerKit
 import NIOCore
 
 /// SmartAPI's streaming modes, as sent in requests and echoed in every packet's first byte.
-public enum AngelOneMode: UInt8, Sendable, Hashable {
+package enum AngelOneMode: UInt8, Sendable, Hashable {
     case ltp = 1
     case quote = 2
     case snapQuote = 3
@@ -11,7 +11,7 @@ public enum AngelOneMode: UInt8, Sendable, Hashable {
 }
 
 /// SmartAPI's exchange types: the `exchangeType` of requests and the second byte of packets.
-public enum AngelOneExchangeType: UInt8, Sendable, Hashable, CaseIterable {
+package enum AngelOneExchangeType: UInt8, Sendable, Hashable, CaseIterable {
     case nseCash = 1
     case nseFutures = 2
     case bseCash = 3
@@ -21,7 +21,7 @@ public enum AngelOneExchangeType: UInt8, Sendable, Hashable, CaseIterable {
     case cdeFutures = 13
 
     /// The exchange type of a scrip-master `exch_seg` (`NSE`, `NFO`, `BSE`, `BFO`, `MCX`, `NCX`, `CDS`).
-    public init?(brokerExchange: String) {
+    package init?(brokerExchange: String) {
         switch brokerExchange {
         case "NSE": self = .nseCash
         case "NFO": self = .nseFutures
@@ -35,23 +35,23 @@ public enum AngelOneExchangeType: UInt8, Sendable, Hashable, CaseIterable {
     }
 
     /// Prices arrive in paise, except currency derivatives which SmartAPI sends in 1e-7 rupee.
-    public var priceDivisor: Double {
+    package var priceDivisor: Double {
         self == .cdeFutures ? 10_000_000 : 100
     }
 }
 
 /// The 43 bytes every SmartAPI packet starts with.
-public struct AngelOnePacketHeader: Sendable, Hashable {
-    public var mode: AngelOneMode
+package struct AngelOnePacketHeader: Sendable, Hashable {
+    package var mode: AngelOneMode
     /// The raw exchange type byte; see ``AngelOneExchangeType``.
-    public var exchangeType: UInt8
+    package var exchangeType: UInt8
     /// The scrip-master token (`2885`, `99926000`).
-    public var token: String
-    public var sequenceNumber: Int64
+    package var token: String
+    package var sequenceNumber: Int64
     /// Epoch milliseconds; for Depth-20 packets, when SmartAPI sent the packet.
-    public var exchangeTimestamp: Int64
+    package var exchangeTimestamp: Int64
 
-    public init(mode: AngelOneMode, exchangeType: UInt8, token: String, sequenceNumber: Int64, exchangeTimestamp: Int64) {
+    package init(mode: AngelOneMode, exchangeType: UInt8, token: String, sequenceNumber: Int64, exchangeTimestamp: Int64) {
         self.mode = mode
         self.exchangeType = exchangeType
         self.token = token
@@ -62,41 +62,41 @@ public struct AngelOnePacketHeader: Sendable, Hashable {
 
 /// Quote fields (bytes 43–123), shared by Quote and SnapQuote packets. Prices are raw integers in
 /// the exchange type's unit; see ``AngelOneExchangeType/priceDivisor``.
-public struct AngelOneQuoteFields: Sendable, Hashable {
-    public var lastPrice: Int64
-    public var lastQuantity: Int64
-    public var averagePrice: Int64
-    public var volume: Int64
+package struct AngelOneQuoteFields: Sendable, Hashable {
+    package var lastPrice: Int64
+    package var lastQuantity: Int64
+    package var averagePrice: Int64
+    package var volume: Int64
     /// SmartAPI sends both totals as doubles.
-    public var totalBuyQuantity: Double
-    public var totalSellQuantity: Double
-    public var open: Int64
-    public var high: Int64
-    public var low: Int64
+    package var totalBuyQuantity: Double
+    package var totalSellQuantity: Double
+    package var open: Int64
+    package var high: Int64
+    package var low: Int64
     /// The previous session's close.
-    public var close: Int64
+    package var close: Int64
 }
 
 /// SnapQuote additions (bytes 123–379).
-public struct AngelOneSnapQuoteFields: Sendable, Hashable {
-    public var lastTradeTime: Int64
-    public var openInterest: Int64
+package struct AngelOneSnapQuoteFields: Sendable, Hashable {
+    package var lastTradeTime: Int64
+    package var openInterest: Int64
     /// Documented as a dummy field; decoded as the documented double and not used.
-    public var openInterestChangePercent: Double
-    public var bestFive: AngelOneBestFive
-    public var upperCircuit: Int64
-    public var lowerCircuit: Int64
-    public var high52Week: Int64
-    public var low52Week: Int64
+    package var openInterestChangePercent: Double
+    package var bestFive: AngelOneBestFive
+    package var upperCircuit: Int64
+    package var lowerCircuit: Int64
+    package var high52Week: Int64
+    package var low52Week: Int64
 }
 
 /// One level of a SmartAPI book: quantity, raw price and order count.
-public struct AngelOneDepthLevel: Sendable, Hashable {
-    public var quantity: Int64
-    public var price: Int64
-    public var orders: Int64
+package struct AngelOneDepthLevel: Sendable, Hashable {
+    package var quantity: Int64
+    package var price: Int64
+    package var orders: Int64
 
-    public init(quantity: Int64, price: Int64, orders: Int64) {
+    package init(quantity: Int64, price: Int64, orders: Int64) {
         self.quantity = quantity
         self.price = price
         self.orders = orders
@@ -105,7 +105,7 @@ public struct AngelOneDepthLevel: Sendable, Hashable {
 
 /// The ten 20-byte best-five rows of a SnapQuote packet, read on demand. Rows are flagged rather
 /// than ordered: flag 1 is a bid, 0 an ask, in the order they appear.
-public struct AngelOneBestFive: Sendable, Hashable {
+package struct AngelOneBestFive: Sendable, Hashable {
     static let rowCount = 10
     static let rowSize = 20
     static let byteCount = rowCount * rowSize
@@ -117,7 +117,7 @@ public struct AngelOneBestFive: Sendable, Hashable {
     }
 
     /// Row `index` in `0..<10`: whether it is a bid, and the level.
-    public func row(_ index: Int) -> (isBid: Bool, level: AngelOneDepthLevel)? {
+    package func row(_ index: Int) -> (isBid: Bool, level: AngelOneDepthLevel)? {
         guard (0..<Self.rowCount).contains(index) else { return nil }
         let fields = PacketFields(self.bytes, start: self.bytes.readerIndex + index * Self.rowSize, endianness: .little)
         let level = AngelOneDepthLevel(quantity: fields.i64(2), price: fields.i64(10), orders: Int64(fields.u16(18)))
@@ -126,8 +126,8 @@ public struct AngelOneBestFive: Sendable, Hashable {
 }
 
 /// Twenty bids then twenty asks of 10 bytes each (`int32 qty`, `int32 price`, `int16 orders`).
-public struct AngelOneDepth20: Sendable, Hashable {
-    public static let levelCount = 20
+package struct AngelOneDepth20: Sendable, Hashable {
+    package static let levelCount = 20
     static let levelSize = 10
     static let byteCount = 2 * levelCount * levelSize
 
@@ -137,12 +137,12 @@ public struct AngelOneDepth20: Sendable, Hashable {
         self.bytes = bytes
     }
 
-    public func bid(_ index: Int) -> AngelOneDepthLevel? {
+    package func bid(_ index: Int) -> AngelOneDepthLevel? {
         guard (0..<Self.levelCount).contains(index) else { return nil }
         return self.level(at: index * Self.levelSize)
     }
 
-    public func ask(_ index: Int) -> AngelOneDepthLevel? {
+    package func ask(_ index: Int) -> AngelOneDepthLevel? {
         guard (0..<Self.levelCount).contains(index) else { return nil }
         return self.level(at: (Self.levelCount + index) * Self.levelSize)
     }
@@ -159,13 +159,13 @@ extension PacketFields {
 }
 
 /// One SmartAPI WebSocket 2.0 packet; each binary frame holds exactly one.
-public enum AngelOnePacket: Sendable, Hashable {
+package enum AngelOnePacket: Sendable, Hashable {
     case ltp(AngelOnePacketHeader, lastPrice: Int64)
     case quote(AngelOnePacketHeader, AngelOneQuoteFields)
     case snapQuote(AngelOnePacketHeader, AngelOneQuoteFields, AngelOneSnapQuoteFields)
     case depth20(AngelOnePacketHeader, AngelOneDepth20)
 
-    public var header: AngelOnePacketHeader {
+    package var header: AngelOnePacketHeader {
         switch self {
         case .ltp(let header, _), .quote(let header, _), .snapQuote(let header, _, _), .depth20(let header, _): return header
         }
@@ -173,17 +173,17 @@ public enum AngelOnePacket: Sendable, Hashable {
 }
 
 /// Decodes SmartAPI WebSocket 2.0 binary frames (little-endian, one packet per frame).
-public enum AngelOneTickDecoder {
-    public static let ltpPacketSize = 51
-    public static let quotePacketSize = 123
-    public static let snapQuotePacketSize = 379
-    public static let depth20PacketSize = 43 + AngelOneDepth20.byteCount
+package enum AngelOneTickDecoder {
+    package static let ltpPacketSize = 51
+    package static let quotePacketSize = 123
+    package static let snapQuotePacketSize = 379
+    package static let depth20PacketSize = 43 + AngelOneDepth20.byteCount
     static let tokenOffset = 2
     static let tokenFieldSize = 25
 
     /// Decodes one frame. Its length must be exactly the size of the mode in its first byte: a
     /// shorter frame cannot be read, and a longer one means the layout is not what we know.
-    public static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> AngelOnePacket {
+    package static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> AngelOnePacket {
         let length = frame.readableBytes
         guard length >= 1 else { throw .truncated("SmartAPI frame", needed: 1, available: 0) }
         let fields = PacketFields(frame, start: frame.readerIndex, endianness: .little)

@@ -3,7 +3,7 @@ import MarketData
 
 extension AngelOneMode {
     /// The SmartAPI mode that serves an OpenAlgo mode: LTP → 1, Quote → 2, Depth → 3 (SnapQuote).
-    public init(_ mode: SubscriptionMode) {
+    package init(_ mode: SubscriptionMode) {
         switch mode {
         case .ltp: self = .ltp
         case .quote: self = .quote
@@ -14,14 +14,14 @@ extension AngelOneMode {
 
 /// What SmartAPI's streaming endpoint checks on upgrade: the session JWT, API key, client code and
 /// feed token from the login.
-public struct AngelOneCredentials: Sendable, Hashable {
-    public var apiKey: String
-    public var clientCode: String
+package struct AngelOneCredentials: Sendable, Hashable {
+    package var apiKey: String
+    package var clientCode: String
     /// Sent as the `Authorization` header exactly as given (the login's `jwtToken`).
-    public var jwtToken: String
-    public var feedToken: String
+    package var jwtToken: String
+    package var feedToken: String
 
-    public init(apiKey: String, clientCode: String, jwtToken: String, feedToken: String) {
+    package init(apiKey: String, clientCode: String, jwtToken: String, feedToken: String) {
         self.apiKey = apiKey
         self.clientCode = clientCode
         self.jwtToken = jwtToken
@@ -30,30 +30,30 @@ public struct AngelOneCredentials: Sendable, Hashable {
 }
 
 /// The tokens of one exchange type in a request's `tokenList`.
-public struct AngelOneTokenGroup: Sendable, Hashable {
-    public var exchangeType: AngelOneExchangeType
-    public var tokens: [String]
+package struct AngelOneTokenGroup: Sendable, Hashable {
+    package var exchangeType: AngelOneExchangeType
+    package var tokens: [String]
 
-    public init(exchangeType: AngelOneExchangeType, tokens: [String]) {
+    package init(exchangeType: AngelOneExchangeType, tokens: [String]) {
         self.exchangeType = exchangeType
         self.tokens = tokens
     }
 }
 
 /// The JSON text messages SmartAPI WebSocket 2.0 accepts.
-public enum AngelOneRequest {
-    public static let defaultURL = "wss://smartapisocket.angelone.in/smart-stream"
+package enum AngelOneRequest {
+    package static let defaultURL = "wss://smartapisocket.angelone.in/smart-stream"
     /// Token subscriptions per session; each token counts once per mode it is subscribed at.
-    public static let maximumSubscriptionsPerSession = 1000
+    package static let maximumSubscriptionsPerSession = 1000
     /// Sessions (connections) SmartAPI allows one client code at once.
-    public static let maximumSessions = 3
+    package static let maximumSessions = 3
     /// Depth-20 is limited to 50 tokens, NSE cash only.
-    public static let maximumDepth20Tokens = 50
+    package static let maximumDepth20Tokens = 50
     /// The text heartbeat SmartAPI answers with `pong`; send it every 30 s.
-    public static let heartbeat = "ping"
+    package static let heartbeat = "ping"
 
     /// Authentication is by upgrade headers; the URL carries nothing.
-    public static func connection(baseURL: String = defaultURL, credentials: AngelOneCredentials) -> BrokerConnectionRequest {
+    package static func connection(baseURL: String = defaultURL, credentials: AngelOneCredentials) -> BrokerConnectionRequest {
         BrokerConnectionRequest(
             url: baseURL,
             headers: [
@@ -68,17 +68,17 @@ public enum AngelOneRequest {
     /// `{"correlationID":…,"action":1,"params":{"mode":…,"tokenList":[{"exchangeType":…,"tokens":[…]}]}}`.
     ///
     /// - Parameter correlationID: echoed in SmartAPI's error replies; the docs ask for 10 characters.
-    public static func subscribe(mode: AngelOneMode, groups: [AngelOneTokenGroup], correlationID: String) -> String {
+    package static func subscribe(mode: AngelOneMode, groups: [AngelOneTokenGroup], correlationID: String) -> String {
         self.message(action: 1, mode: mode, groups: groups, correlationID: correlationID)
     }
 
     /// The same shape with `"action":0`.
-    public static func unsubscribe(mode: AngelOneMode, groups: [AngelOneTokenGroup], correlationID: String) -> String {
+    package static func unsubscribe(mode: AngelOneMode, groups: [AngelOneTokenGroup], correlationID: String) -> String {
         self.message(action: 0, mode: mode, groups: groups, correlationID: correlationID)
     }
 
     /// Groups tokens by exchange type, groups in order of first appearance, duplicates dropped.
-    public static func groups(_ tokens: [(exchangeType: AngelOneExchangeType, token: String)]) -> [AngelOneTokenGroup] {
+    package static func groups(_ tokens: [(exchangeType: AngelOneExchangeType, token: String)]) -> [AngelOneTokenGroup] {
         var groups: [AngelOneTokenGroup] = []
         var positions: [AngelOneExchangeType: Int] = [:]
         var seen: Set<String> = []

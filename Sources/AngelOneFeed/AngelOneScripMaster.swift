@@ -7,14 +7,14 @@ import MarketData
 /// converting is equity series suffixes (`RELIANCE-EQ` → `RELIANCE`), indices (`AMXIDX` rows move to
 /// `NSE_INDEX`/`BSE_INDEX`/`MCX_INDEX` and take OpenAlgo's names), and the BFO, MCX and CDS
 /// contracts, which are rebuilt as `NAME + DDMMMYY + FUT` or `NAME + DDMMMYY + STRIKE + CE|PE`.
-public enum AngelOneScripMaster {
+package enum AngelOneScripMaster {
     static let equitySuffixes = ["-EQ", "-BE", "-MF", "-SG"]
     static let futureTypes: Set<String> = ["FUTIDX", "FUTSTK", "FUTCOM", "FUTCUR", "FUTIRC", "FUTIRT"]
     /// Contracts whose SmartAPI symbol is not already OpenAlgo's, by (exchange, instrument type).
     static let rebuiltFutures: Set<String> = ["CDS FUTCUR", "CDS FUTIRC", "MCX FUTCOM", "BFO FUTIDX", "BFO FUTSTK"]
     static let rebuiltOptions: Set<String> = ["CDS OPTCUR", "CDS OPTIRC", "MCX OPTFUT", "BFO OPTIDX", "BFO OPTSTK"]
 
-    public static func parse(json text: String) throws(SymbolMasterError) -> SymbolMaster {
+    package static func parse(json text: String) throws(SymbolMasterError) -> SymbolMaster {
         var records = FlatJSONRecords(text)
         var master = SymbolMaster()
         while let record = try records.next() {
@@ -23,7 +23,7 @@ public enum AngelOneScripMaster {
         return master
     }
 
-    public static func parse(json bytes: some Collection<UInt8>) throws(SymbolMasterError) -> SymbolMaster {
+    package static func parse(json bytes: some Collection<UInt8>) throws(SymbolMasterError) -> SymbolMaster {
         try self.parse(json: String(decoding: bytes, as: UTF8.self))
     }
 

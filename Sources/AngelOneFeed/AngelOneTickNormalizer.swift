@@ -5,12 +5,12 @@ import MarketData
 /// A tick never claims more than its packet holds: an LTP packet yields an LTP tick whatever the
 /// subscription, and a SnapQuote packet for a Quote subscriber yields a Quote tick. Prices are
 /// divided per exchange type (paise, or 1e-7 rupee for currency derivatives).
-public enum AngelOneTickNormalizer {
+package enum AngelOneTickNormalizer {
     /// - Parameters:
     ///   - instrument: the OpenAlgo instrument the caller mapped the packet's token to.
     ///   - mode: the mode the instrument is subscribed at.
     ///   - receivedAt: epoch milliseconds for `timestamp`; `nil` leaves it to the hub.
-    public static func tick(from packet: AngelOnePacket, instrument: Instrument, mode: SubscriptionMode, receivedAt: Int64?) -> Tick {
+    package static func tick(from packet: AngelOnePacket, instrument: Instrument, mode: SubscriptionMode, receivedAt: Int64?) -> Tick {
         let header = packet.header
         let divisor = AngelOneExchangeType(rawValue: header.exchangeType)?.priceDivisor ?? 100
         var tick: Tick

@@ -3,12 +3,12 @@ import MarketData
 import NIOCore
 
 /// One level of Dhan's 20-level book: float64 rupees, quantity and order count.
-public struct DhanDepthLevel: Sendable, Hashable {
-    public var price: Double
-    public var quantity: UInt32
-    public var orders: UInt32
+package struct DhanDepthLevel: Sendable, Hashable {
+    package var price: Double
+    package var quantity: UInt32
+    package var orders: UInt32
 
-    public init(price: Double, quantity: UInt32, orders: UInt32) {
+    package init(price: Double, quantity: UInt32, orders: UInt32) {
         self.price = price
         self.quantity = quantity
         self.orders = orders
@@ -16,14 +16,14 @@ public struct DhanDepthLevel: Sendable, Hashable {
 }
 
 /// One side of one instrument's 20-level book; Dhan sends bids and asks as separate packets.
-public struct DhanDepthSide: Sendable, Hashable {
-    public static let levelCount = 20
+package struct DhanDepthSide: Sendable, Hashable {
+    package static let levelCount = 20
     static let levelSize = 16
 
-    public var exchangeSegment: UInt8
-    public var securityID: UInt32
+    package var exchangeSegment: UInt8
+    package var securityID: UInt32
     /// Dhan's sequence number; not needed to assemble books.
-    public var sequence: UInt32
+    package var sequence: UInt32
     private let bytes: ByteBuffer
 
     init(exchangeSegment: UInt8, securityID: UInt32, sequence: UInt32, bytes: ByteBuffer) {
@@ -34,14 +34,14 @@ public struct DhanDepthSide: Sendable, Hashable {
     }
 
     /// Level `index` in `0..<20`, best first.
-    public func level(_ index: Int) -> DhanDepthLevel? {
+    package func level(_ index: Int) -> DhanDepthLevel? {
         guard (0..<Self.levelCount).contains(index) else { return nil }
         let fields = PacketFields(self.bytes, start: self.bytes.readerIndex + index * Self.levelSize, endianness: .little)
         return DhanDepthLevel(price: fields.f64(0), quantity: fields.u32(8), orders: fields.u32(12))
     }
 
     /// The side as normalised levels.
-    public var levels: [DepthLevel] {
+    package var levels: [DepthLevel] {
         var levels: [DepthLevel] = []
         levels.reserveCapacity(Self.levelCount)
         for index in 0..<Self.levelCount {
@@ -53,40 +53,40 @@ public struct DhanDepthSide: Sendable, Hashable {
 }
 
 /// One packet of the 20-level depth feed.
-public enum DhanDepthPacket: Sendable, Hashable {
+package enum DhanDepthPacket: Sendable, Hashable {
     case bids(DhanDepthSide)
     case asks(DhanDepthSide)
     case disconnect(exchangeSegment: UInt8, securityID: UInt32, reason: UInt16)
 }
 
 /// One validated binary frame of the 20-level feed.
-public typealias DhanDepthFrame = DhanPacketFrame<DhanDepthDecoder>
+package typealias DhanDepthFrame = DhanPacketFrame<DhanDepthDecoder>
 
 /// Decodes frames of Dhan's 20-level depth feed (little-endian): a 12-byte header
 /// (`u16 length`, `u8 code` 41 bid / 51 ask, `u8 segment`, `u32 security id`, `u32 sequence`), then
 /// 20 × (`f64 price`, `u32 quantity`, `u32 orders`).
-public enum DhanDepthDecoder: DhanPacketLayout {
-    public static let frameName = "Dhan depth frame"
-    public static let headerName = "Dhan depth packet header"
-    public static let headerSize = 12
-    public static let codeOffset = 2
-    public static let lengthOffset = 0
-    public static let bidCode: UInt8 = 41
-    public static let askCode: UInt8 = 51
-    public static let disconnectCode: UInt8 = 50
-    public static let sidePacketSize = headerSize + DhanDepthSide.levelCount * DhanDepthSide.levelSize
+package enum DhanDepthDecoder: DhanPacketLayout {
+    package static let frameName = "Dhan depth frame"
+    package static let headerName = "Dhan depth packet header"
+    package static let headerSize = 12
+    package static let codeOffset = 2
+    package static let lengthOffset = 0
+    package static let bidCode: UInt8 = 41
+    package static let askCode: UInt8 = 51
+    package static let disconnectCode: UInt8 = 50
+    package static let sidePacketSize = headerSize + DhanDepthSide.levelCount * DhanDepthSide.levelSize
     static let disconnectPacketSize = headerSize + 2
 
     /// Validates every packet header of the frame and returns its packets for iteration.
-    public static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> DhanDepthFrame {
+    package static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> DhanDepthFrame {
         try DhanDepthFrame(validating: frame)
     }
 
-    public static func name(code: UInt8) -> String {
+    package static func name(code: UInt8) -> String {
         "Dhan depth packet with code \(code)"
     }
 
-    public static func requiredSize(code: UInt8) -> Int? {
+    package static func requiredSize(code: UInt8) -> Int? {
         switch code {
         case self.bidCode, self.askCode: return self.sidePacketSize
         case self.disconnectCode: return self.disconnectPacketSize
@@ -94,7 +94,7 @@ public enum DhanDepthDecoder: DhanPacketLayout {
         }
     }
 
-    public static func packet(in buffer: ByteBuffer, start: Int) -> DhanDepthPacket? {
+    package static func packet(in buffer: ByteBuffer, start: Int) -> DhanDepthPacket? {
         let fields = PacketFields(buffer, start: start, endianness: .little)
         let code = fields.u8(2)
         let segment = fields.u8(3)
@@ -121,7 +121,7 @@ public enum DhanDepthDecoder: DhanPacketLayout {
 /// Dhan sends the two sides separately; a book is complete once both have arrived for an instrument,
 /// and the pair is then released and forgotten, so the next book starts afresh (as the reference
 /// publishes). A side that arrives twice before its partner replaces the older one.
-public struct DhanDepthBookAssembler: Sendable {
+package struct DhanDepthBookAssembler: Sendable {
     private struct Key: Hashable {
         var segment: UInt8
         var securityID: UInt32
@@ -134,13 +134,13 @@ public struct DhanDepthBookAssembler: Sendable {
 
     private var pending: [Key: Pending] = [:]
 
-    public init() {}
+    package init() {}
 
     /// Instruments with one side waiting for the other.
-    public var pendingCount: Int { self.pending.count }
+    package var pendingCount: Int { self.pending.count }
 
     /// Records a side; returns the whole book when this side completes it.
-    public mutating func receive(_ packet: DhanDepthPacket) -> (exchangeSegment: UInt8, securityID: UInt32, depth: MarketDepth)? {
+    package mutating func receive(_ packet: DhanDepthPacket) -> (exchangeSegment: UInt8, securityID: UInt32, depth: MarketDepth)? {
         let side: DhanDepthSide
         let isBid: Bool
         switch packet {
@@ -165,7 +165,7 @@ public struct DhanDepthBookAssembler: Sendable {
     }
 
     /// Forgets a half-received book, for when an instrument is unsubscribed.
-    public mutating func discard(exchangeSegment: UInt8, securityID: UInt32) {
+    package mutating func discard(exchangeSegment: UInt8, securityID: UInt32) {
         self.pending[Key(segment: exchangeSegment, securityID: securityID)] = nil
     }
 }

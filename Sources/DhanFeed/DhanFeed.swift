@@ -33,15 +33,15 @@ import NIOCore
 /// for the 90 s stall check, so a closed market is not a stall. The ``FeedTuningSettings`` keys
 /// apply to both kinds of socket (`max_connections` up to 5 and `max_instruments_per_connection`
 /// up to 5000 to the 5-level pool only).
-public final class DhanFeed: BrokerAdapter {
-    public static let name = "dhan"
+package final class DhanFeed: BrokerAdapter {
+    package static let name = "dhan"
     /// Where Dhan publishes its scrip master (no login needed).
-    public static let defaultInstrumentsURL = "https://images.dhan.co/api-data/api-scrip-master.csv"
+    package static let defaultInstrumentsURL = "https://images.dhan.co/api-data/api-scrip-master.csv"
     static let initialConnectWait = TimeAmount.seconds(15)
     static let twentyLevels = 20
     static let fiveLevels = 5
 
-    public let brokerName = DhanFeed.name
+    package let brokerName = DhanFeed.name
     private let context: BrokerAdapterContext
     private let webSocketURL: String
     private let depthWebSocketURL: String
@@ -63,7 +63,7 @@ public final class DhanFeed: BrokerAdapter {
     }
 
     /// Validates the settings; credentials and the master are read by ``connect(sink:)``.
-    public init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
+    package init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
         self.context = context
         self.webSocketURL = context.settings["ws_url"] ?? DhanRequest.defaultURL
         self.depthWebSocketURL = context.settings["depth_ws_url"] ?? DhanRequest.defaultDepthURL
@@ -116,11 +116,11 @@ public final class DhanFeed: BrokerAdapter {
     }
 
     /// The 5-level pool's state.
-    public var connectionState: FeedConnectionState {
+    package var connectionState: FeedConnectionState {
         self.state.withLockedValue { $0.feed }?.connectionState ?? .disconnected
     }
 
-    public func connect(sink: any FeedEventSink) async throws {
+    package func connect(sink: any FeedEventSink) async throws {
         let credentials = try Self.credentials(self.context)
         let master = try await self.context.loadSymbolMaster(defaultURL: Self.defaultInstrumentsURL, cacheFileName: "dhan-api-scrip-master.csv") {
             bytes throws(SymbolMasterError) in try DhanScripMaster.parse(csv: bytes)
@@ -156,7 +156,7 @@ public final class DhanFeed: BrokerAdapter {
         }
     }
 
-    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+    package func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
         var plan = Plan()
         let outcomes = self.state.withLockedValue { state in
             instruments.map { instrument in self.place(instrument, mode: mode, depth: depth, state: &state, plan: &plan) }
@@ -165,7 +165,7 @@ public final class DhanFeed: BrokerAdapter {
         return outcomes
     }
 
-    public func unsubscribe(_ instruments: [Instrument]) async {
+    package func unsubscribe(_ instruments: [Instrument]) async {
         let (feed, depthFeed, fromDepthFeed) = self.state.withLockedValue { state in
             let fromDepthFeed = instruments.filter { state.depthInstruments.remove($0) != nil }
             return (state.feed, state.depthFeed, fromDepthFeed)
@@ -175,7 +175,7 @@ public final class DhanFeed: BrokerAdapter {
         if !fromDepthFeed.isEmpty { depthFeed?.unsubscribe(fromDepthFeed) }
     }
 
-    public func disconnect() async {
+    package func disconnect() async {
         let (feed, depthFeed) = self.state.withLockedValue { state in
             defer { state = State() }
             return (state.feed, state.depthFeed)

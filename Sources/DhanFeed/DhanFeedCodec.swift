@@ -11,7 +11,7 @@ import NIOCore
 /// Dhan keeps a subscription per instrument and request code, so a mode change is sent as an
 /// unsubscribe at the old code followed by a subscribe at the new one. A disconnect packet (code
 /// 50) ends the session; see ``DhanSession/outcome(forDisconnect:)``.
-public struct DhanFeedCodec: BrokerFeedCodec {
+package struct DhanFeedCodec: BrokerFeedCodec {
     private struct Streaming {
         var instrument: Instrument
         var mode: SubscriptionMode
@@ -24,18 +24,18 @@ public struct DhanFeedCodec: BrokerFeedCodec {
 
     /// - Parameter master: resolves the hub's instruments to Dhan segments and security ids;
     ///   instruments it does not know are left out of requests.
-    public init(master: SymbolMaster, logger: Logger) {
+    package init(master: SymbolMaster, logger: Logger) {
         self.master = master
         self.logger = logger
     }
 
     /// A new connection streams nothing until the replay that follows subscribes it again.
-    public mutating func openingMessages() -> [WebSocketMessage] {
+    package mutating func openingMessages() -> [WebSocketMessage] {
         self.streaming.removeAll(keepingCapacity: true)
         return []
     }
 
-    public mutating func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
+    package mutating func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
         var stops: [DhanFeedMode: [DhanInstrumentReference]] = [:]
         var starts: [DhanInstrumentReference] = []
         var startMode = DhanFeedMode.ticker
@@ -63,7 +63,7 @@ public struct DhanFeedCodec: BrokerFeedCodec {
         return messages
     }
 
-    public mutating func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
+    package mutating func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
         guard case .binary(let buffer) = message else {
             self.logger.debug("Dhan text message", metadata: ["message": "\(message)"])
             return .accepted
@@ -89,7 +89,7 @@ public struct DhanFeedCodec: BrokerFeedCodec {
 
     /// A refused upgrade with 401/403 means the client id or token is wrong or expired; the
     /// same credentials will be refused again.
-    public func shouldRetry(after error: BrokerWebSocketError) -> Bool {
+    package func shouldRetry(after error: BrokerWebSocketError) -> Bool {
         !error.isAuthenticationFailure
     }
 }
@@ -98,25 +98,25 @@ public struct DhanFeedCodec: BrokerFeedCodec {
 /// and 25 to unsubscribe, at most 50 instruments each, and bid and ask packets that
 /// ``DhanDepthBookAssembler`` pairs into one Depth tick per book (no prices besides the book, as
 /// that socket sends none).
-public struct DhanDepthFeedCodec: BrokerFeedCodec {
+package struct DhanDepthFeedCodec: BrokerFeedCodec {
     private let master: SymbolMaster
     private let logger: Logger
     private var streaming: [DhanSecurityKey: Instrument] = [:]
     private var books = DhanDepthBookAssembler()
 
-    public init(master: SymbolMaster, logger: Logger) {
+    package init(master: SymbolMaster, logger: Logger) {
         self.master = master
         self.logger = logger
     }
 
     /// A new connection streams nothing, and half-received books from the old one are dropped.
-    public mutating func openingMessages() -> [WebSocketMessage] {
+    package mutating func openingMessages() -> [WebSocketMessage] {
         self.streaming.removeAll(keepingCapacity: true)
         self.books = DhanDepthBookAssembler()
         return []
     }
 
-    public mutating func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
+    package mutating func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
         var references: [DhanInstrumentReference] = []
         for instrument in batch.instruments {
             guard let (key, reference) = DhanSecurityKey.resolve(instrument, in: self.master) else { continue }
@@ -136,7 +136,7 @@ public struct DhanDepthFeedCodec: BrokerFeedCodec {
         }
     }
 
-    public mutating func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
+    package mutating func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
         guard case .binary(let buffer) = message else {
             self.logger.debug("Dhan depth text message", metadata: ["message": "\(message)"])
             return .accepted
@@ -158,7 +158,7 @@ public struct DhanDepthFeedCodec: BrokerFeedCodec {
         return .accepted
     }
 
-    public func shouldRetry(after error: BrokerWebSocketError) -> Bool {
+    package func shouldRetry(after error: BrokerWebSocketError) -> Bool {
         !error.isAuthenticationFailure
     }
 }
@@ -182,15 +182,15 @@ struct DhanSecurityKey: Hashable {
 }
 
 /// What Dhan's disconnect packet means for the session.
-public enum DhanSession {
+package enum DhanSession {
     /// Reason codes another attempt cannot fix (spec §3.1): 805 too many connections (other
     /// programs hold Dhan's five), 806 no Data API subscription, 807 token expired, 808 client
     /// id invalid, 809 authentication failed. Retrying them would only repeat the refusal, so
     /// the feed fails and says why; other codes reconnect with backoff.
-    public static let fatalReasons: ClosedRange<UInt16> = 805...809
+    package static let fatalReasons: ClosedRange<UInt16> = 805...809
 
     /// The supervisor's outcome for a disconnect packet with `reason`.
-    public static func outcome(forDisconnect reason: UInt16) -> BrokerMessageOutcome {
+    package static func outcome(forDisconnect reason: UInt16) -> BrokerMessageOutcome {
         var message = "Dhan ended the session: \(DhanTickDecoder.disconnectReason(reason)) (code \(reason))"
         if reason == 805 { message += "; close other Dhan market-feed connections (Dhan allows 5 per client) and connect again" }
         return .closeConnection(reason: message, retry: !self.fatalReasons.contains(reason))

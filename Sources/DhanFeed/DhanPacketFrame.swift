@@ -4,7 +4,7 @@ import NIOCore
 /// How one of Dhan's binary feeds lays out its packets: both put packets back to back, each with
 /// a little-endian `u16` length that counts the whole packet, but the 5-level feed has an 8-byte
 /// header (code first) and the 20-level feed a 12-byte one (length first).
-public protocol DhanPacketLayout {
+package protocol DhanPacketLayout {
     associatedtype Packet
     /// What errors call a whole frame and a packet header (`Dhan frame`, `Dhan depth packet header`).
     static var frameName: String { get }
@@ -24,9 +24,9 @@ public protocol DhanPacketLayout {
 ///
 /// Packets with a code the layout does not know (code 0 acknowledgements among them) are skipped
 /// using their length field and counted in ``skippedPacketCount``.
-public struct DhanPacketFrame<Layout: DhanPacketLayout>: Sequence {
-    public let packetCount: Int
-    public let skippedPacketCount: Int
+package struct DhanPacketFrame<Layout: DhanPacketLayout>: Sequence {
+    package let packetCount: Int
+    package let skippedPacketCount: Int
     private let buffer: ByteBuffer
 
     /// Validates every packet header of `frame`.
@@ -66,11 +66,11 @@ public struct DhanPacketFrame<Layout: DhanPacketLayout>: Sequence {
         self.skippedPacketCount = skipped
     }
 
-    public func makeIterator() -> Iterator {
+    package func makeIterator() -> Iterator {
         Iterator(buffer: self.buffer)
     }
 
-    public struct Iterator: IteratorProtocol {
+    package struct Iterator: IteratorProtocol {
         private let buffer: ByteBuffer
         private var offset: Int
 
@@ -79,7 +79,7 @@ public struct DhanPacketFrame<Layout: DhanPacketLayout>: Sequence {
             self.offset = buffer.readerIndex
         }
 
-        public mutating func next() -> Layout.Packet? {
+        package mutating func next() -> Layout.Packet? {
             while self.offset < self.buffer.writerIndex {
                 let start = self.offset
                 let length = Int(self.buffer.getInteger(at: start + Layout.lengthOffset, endianness: .little, as: UInt16.self) ?? 0)

@@ -3,7 +3,7 @@ import NIOCore
 
 /// Dhan's exchange segments: the `ExchangeSegment` strings of requests and the numeric byte of
 /// packet headers. NSE and BSE indices share `IDX_I`.
-public enum DhanExchangeSegment: UInt8, Sendable, Hashable, CaseIterable {
+package enum DhanExchangeSegment: UInt8, Sendable, Hashable, CaseIterable {
     case index = 0
     case nseEquity = 1
     case nseDerivatives = 2
@@ -14,7 +14,7 @@ public enum DhanExchangeSegment: UInt8, Sendable, Hashable, CaseIterable {
     case bseDerivatives = 8
 
     /// The name requests use (`IDX_I`, `NSE_EQ`, `NSE_FNO`, …).
-    public var name: String {
+    package var name: String {
         switch self {
         case .index: return "IDX_I"
         case .nseEquity: return "NSE_EQ"
@@ -27,20 +27,20 @@ public enum DhanExchangeSegment: UInt8, Sendable, Hashable, CaseIterable {
         }
     }
 
-    public init?(name: String) {
+    package init?(name: String) {
         guard let segment = Self.allCases.first(where: { $0.name == name }) else { return nil }
         self = segment
     }
 }
 
 /// The 8 bytes every packet of the 5-level feed starts with.
-public struct DhanPacketHeader: Sendable, Hashable {
-    public var responseCode: UInt8
+package struct DhanPacketHeader: Sendable, Hashable {
+    package var responseCode: UInt8
     /// The raw segment byte; see ``DhanExchangeSegment``.
-    public var exchangeSegment: UInt8
-    public var securityID: UInt32
+    package var exchangeSegment: UInt8
+    package var securityID: UInt32
 
-    public init(responseCode: UInt8, exchangeSegment: UInt8, securityID: UInt32) {
+    package init(responseCode: UInt8, exchangeSegment: UInt8, securityID: UInt32) {
         self.responseCode = responseCode
         self.exchangeSegment = exchangeSegment
         self.securityID = securityID
@@ -48,45 +48,45 @@ public struct DhanPacketHeader: Sendable, Hashable {
 }
 
 /// Trade and volume fields shared by Quote and Full packets. Prices are float32 rupees.
-public struct DhanTradeFields: Sendable, Hashable {
-    public var lastPrice: Float
-    public var lastQuantity: UInt16
+package struct DhanTradeFields: Sendable, Hashable {
+    package var lastPrice: Float
+    package var lastQuantity: UInt16
     /// Epoch seconds as Dhan sends them.
-    public var lastTradeTime: UInt32
-    public var averagePrice: Float
-    public var volume: UInt32
-    public var totalSellQuantity: UInt32
-    public var totalBuyQuantity: UInt32
+    package var lastTradeTime: UInt32
+    package var averagePrice: Float
+    package var volume: UInt32
+    package var totalSellQuantity: UInt32
+    package var totalBuyQuantity: UInt32
 }
 
 /// The day's prices of Quote and Full packets. `close` is what Dhan calls the day close.
-public struct DhanDayPrices: Sendable, Hashable {
-    public var open: Float
-    public var close: Float
-    public var high: Float
-    public var low: Float
+package struct DhanDayPrices: Sendable, Hashable {
+    package var open: Float
+    package var close: Float
+    package var high: Float
+    package var low: Float
 }
 
 /// A Full packet's open interest fields.
-public struct DhanOpenInterestFields: Sendable, Hashable {
-    public var openInterest: UInt32
-    public var dayHigh: UInt32
-    public var dayLow: UInt32
+package struct DhanOpenInterestFields: Sendable, Hashable {
+    package var openInterest: UInt32
+    package var dayHigh: UInt32
+    package var dayLow: UInt32
 }
 
 /// One level of Dhan's 5-level book: both sides of one depth row.
-public struct DhanDepthRow: Sendable, Hashable {
-    public var bidQuantity: UInt32
-    public var askQuantity: UInt32
-    public var bidOrders: UInt16
-    public var askOrders: UInt16
-    public var bidPrice: Float
-    public var askPrice: Float
+package struct DhanDepthRow: Sendable, Hashable {
+    package var bidQuantity: UInt32
+    package var askQuantity: UInt32
+    package var bidOrders: UInt16
+    package var askOrders: UInt16
+    package var bidPrice: Float
+    package var askPrice: Float
 }
 
 /// The five 20-byte depth rows of a Full packet, read on demand.
-public struct DhanFiveLevelDepth: Sendable, Hashable {
-    public static let levelCount = 5
+package struct DhanFiveLevelDepth: Sendable, Hashable {
+    package static let levelCount = 5
     static let rowSize = 20
     static let byteCount = levelCount * rowSize
 
@@ -96,7 +96,7 @@ public struct DhanFiveLevelDepth: Sendable, Hashable {
         self.bytes = bytes
     }
 
-    public func row(_ index: Int) -> DhanDepthRow? {
+    package func row(_ index: Int) -> DhanDepthRow? {
         guard (0..<Self.levelCount).contains(index) else { return nil }
         let fields = PacketFields(self.bytes, start: self.bytes.readerIndex + index * Self.rowSize, endianness: .little)
         return DhanDepthRow(
@@ -111,7 +111,7 @@ public struct DhanFiveLevelDepth: Sendable, Hashable {
 }
 
 /// One packet of the Live Market Feed v2.
-public enum DhanPacket: Sendable, Hashable {
+package enum DhanPacket: Sendable, Hashable {
     case ticker(DhanPacketHeader, lastPrice: Float, lastTradeTime: UInt32)
     case quote(DhanPacketHeader, DhanTradeFields, DhanDayPrices)
     case openInterest(DhanPacketHeader, openInterest: UInt32)
@@ -121,7 +121,7 @@ public enum DhanPacket: Sendable, Hashable {
     /// The server is closing the connection; see ``DhanTickDecoder/disconnectReason(_:)``.
     case disconnect(DhanPacketHeader, reason: UInt16)
 
-    public var header: DhanPacketHeader {
+    package var header: DhanPacketHeader {
         switch self {
         case .ticker(let header, _, _), .quote(let header, _, _), .openInterest(let header, _), .previousClose(let header, _, _),
             .full(let header, _, _, _, _), .marketStatus(let header), .disconnect(let header, _):
@@ -131,29 +131,29 @@ public enum DhanPacket: Sendable, Hashable {
 }
 
 /// One validated binary frame of the 5-level feed.
-public typealias DhanFrame = DhanPacketFrame<DhanTickDecoder>
+package typealias DhanFrame = DhanPacketFrame<DhanTickDecoder>
 
 /// Decodes Dhan Live Market Feed v2 binary frames (little-endian, packets back to back, each with
 /// an 8-byte header whose length field counts the whole packet).
-public enum DhanTickDecoder: DhanPacketLayout {
-    public static let frameName = "Dhan frame"
-    public static let headerName = "Dhan packet header"
-    public static let headerSize = 8
-    public static let codeOffset = 0
-    public static let lengthOffset = 1
+package enum DhanTickDecoder: DhanPacketLayout {
+    package static let frameName = "Dhan frame"
+    package static let headerName = "Dhan packet header"
+    package static let headerSize = 8
+    package static let codeOffset = 0
+    package static let lengthOffset = 1
 
-    public enum ResponseCode {
-        public static let ticker: UInt8 = 2
-        public static let quote: UInt8 = 4
-        public static let openInterest: UInt8 = 5
-        public static let previousClose: UInt8 = 6
-        public static let marketStatus: UInt8 = 7
-        public static let full: UInt8 = 8
-        public static let disconnect: UInt8 = 50
+    package enum ResponseCode {
+        package static let ticker: UInt8 = 2
+        package static let quote: UInt8 = 4
+        package static let openInterest: UInt8 = 5
+        package static let previousClose: UInt8 = 6
+        package static let marketStatus: UInt8 = 7
+        package static let full: UInt8 = 8
+        package static let disconnect: UInt8 = 50
     }
 
     /// The size each known response code needs, `nil` for codes that are skipped.
-    public static func requiredSize(code: UInt8) -> Int? {
+    package static func requiredSize(code: UInt8) -> Int? {
         switch code {
         case ResponseCode.ticker: return 16
         case ResponseCode.quote: return 50
@@ -166,7 +166,7 @@ public enum DhanTickDecoder: DhanPacketLayout {
         }
     }
 
-    public static func name(code: UInt8) -> String {
+    package static func name(code: UInt8) -> String {
         switch code {
         case ResponseCode.ticker: return "Dhan ticker packet"
         case ResponseCode.quote: return "Dhan quote packet"
@@ -184,12 +184,12 @@ public enum DhanTickDecoder: DhanPacketLayout {
     /// Throws when a header or packet runs past the frame, a length field is below the header size
     /// (the rest of the frame could not be found), or a known packet is shorter than its layout.
     /// A longer one is accepted; its extra bytes are ignored.
-    public static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> DhanFrame {
+    package static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> DhanFrame {
         try DhanFrame(validating: frame)
     }
 
     /// What a disconnect packet's reason code means, per Dhan's documentation.
-    public static func disconnectReason(_ code: UInt16) -> String {
+    package static func disconnectReason(_ code: UInt16) -> String {
         switch code {
         case 805: return "too many connections for this client"
         case 806: return "the Data API subscription is not active"
@@ -201,7 +201,7 @@ public enum DhanTickDecoder: DhanPacketLayout {
     }
 
     /// Decodes the packet at `start`, whose header and size ``decode(frame:)`` validated.
-    public static func packet(in buffer: ByteBuffer, start: Int) -> DhanPacket? {
+    package static func packet(in buffer: ByteBuffer, start: Int) -> DhanPacket? {
         let fields = PacketFields(buffer, start: start, endianness: .little)
         let header = DhanPacketHeader(responseCode: fields.u8(0), exchangeSegment: fields.u8(3), securityID: fields.u32(4))
         switch header.responseCode {

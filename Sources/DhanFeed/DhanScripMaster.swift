@@ -8,7 +8,7 @@ import MarketData
 /// `UNDERLYING + DDMMMYY + FUT` and options `UNDERLYING + DDMMMYY + STRIKE + CE|PE`, with the
 /// underlying and strike taken from Dhan's custom symbol (`NIFTY 26 DEC 25000 CALL`). Rows on
 /// segments OpenAlgo does not map are skipped.
-public enum DhanScripMaster {
+package enum DhanScripMaster {
     static let columns = [
         "SEM_EXM_EXCH_ID", "SEM_SMST_SECURITY_ID", "SEM_INSTRUMENT_NAME", "SEM_TRADING_SYMBOL", "SEM_LOT_UNITS",
         "SEM_CUSTOM_SYMBOL", "SEM_EXPIRY_DATE", "SEM_OPTION_TYPE",
@@ -26,7 +26,7 @@ public enum DhanScripMaster {
         "NIFTY50EQLWGT", "NIFTY50PR1XINV", "NIFTY50PR2XLEV", "NIFTY50TR1XINV", "NIFTY50TR2XLEV", "NIFTY50VALUE20",
     ]
 
-    public static func parse(csv text: String) throws(SymbolMasterError) -> SymbolMaster {
+    package static func parse(csv text: String) throws(SymbolMasterError) -> SymbolMaster {
         var records = CSVRecords(text)
         guard let header = records.next() else { throw SymbolMasterError("Dhan scrip master is empty") }
         let columns = try CSVColumns(header: header, required: self.columns, file: "Dhan scrip master")
@@ -37,7 +37,7 @@ public enum DhanScripMaster {
         return master
     }
 
-    public static func parse(csv bytes: some Collection<UInt8>) throws(SymbolMasterError) -> SymbolMaster {
+    package static func parse(csv bytes: some Collection<UInt8>) throws(SymbolMasterError) -> SymbolMaster {
         try self.parse(csv: String(decoding: bytes, as: UTF8.self))
     }
 

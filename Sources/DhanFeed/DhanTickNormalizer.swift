@@ -5,12 +5,12 @@ import MarketData
 /// Dhan prices are float32 rupees, so they are widened to `Double` exactly and never scaled. Only
 /// ticker, quote and full packets are market data; OI, previous-close, market-status and disconnect
 /// packets yield `nil` and are for the adapter to act on.
-public enum DhanTickNormalizer {
+package enum DhanTickNormalizer {
     /// - Parameters:
     ///   - instrument: the OpenAlgo instrument the caller mapped the packet's segment and security id to.
     ///   - mode: the mode the instrument is subscribed at.
     ///   - receivedAt: epoch milliseconds for `timestamp`; `nil` leaves it to the hub.
-    public static func tick(from packet: DhanPacket, instrument: Instrument, mode: SubscriptionMode, receivedAt: Int64?) -> Tick? {
+    package static func tick(from packet: DhanPacket, instrument: Instrument, mode: SubscriptionMode, receivedAt: Int64?) -> Tick? {
         var tick: Tick
         switch packet {
         case .ticker(_, let lastPrice, let lastTradeTime):
@@ -34,7 +34,7 @@ public enum DhanTickNormalizer {
 
     /// A Depth tick from a book the 20-level feed completed (see ``DhanDepthBookAssembler``); it has
     /// no prices besides the book, as that feed sends none.
-    public static func tick(fromTwentyLevelDepth depth: MarketDepth, instrument: Instrument, receivedAt: Int64?) -> Tick {
+    package static func tick(fromTwentyLevelDepth depth: MarketDepth, instrument: Instrument, receivedAt: Int64?) -> Tick {
         var tick = Tick(instrument: instrument, mode: .depth)
         tick.depth = depth
         tick.timestamp = receivedAt

@@ -5,7 +5,7 @@ import ZeroMQ
 
 /// Why a message on the bus was dropped. The reference logs and drops the same messages (and
 /// for a body that is not JSON, also pauses its listener for a second; the agent does not).
-public enum ZeroMQSkipReason: String, Sendable, CaseIterable, CustomStringConvertible {
+package enum ZeroMQSkipReason: String, Sendable, CaseIterable, CustomStringConvertible {
     case notTwoFrames = "not a two-frame message"
     case topicNotUTF8 = "topic is not UTF-8"
     case malformedTopic = "topic is not EXCHANGE_SYMBOL_MODE"
@@ -14,25 +14,25 @@ public enum ZeroMQSkipReason: String, Sendable, CaseIterable, CustomStringConver
     case notAnObject = "body is not a JSON object"
     case orderUpdateWithoutUser = "order update without user_id"
 
-    public var description: String { self.rawValue }
+    package var description: String { self.rawValue }
 }
 
 /// Counts of what came off the bus, logged when the feed stops.
-public struct ZeroMQFeedStatistics: Sendable, Equatable {
-    public var messages: UInt64 = 0
-    public var ticks: UInt64 = 0
-    public var orderUpdates: UInt64 = 0
+package struct ZeroMQFeedStatistics: Sendable, Equatable {
+    package var messages: UInt64 = 0
+    package var ticks: UInt64 = 0
+    package var orderUpdates: UInt64 = 0
     /// Cache-invalidation and account (`_positions`, `_margins`) messages, which the agent has no use for.
-    public var ignored: UInt64 = 0
-    public var skipped: [ZeroMQSkipReason: UInt64] = [:]
+    package var ignored: UInt64 = 0
+    package var skipped: [ZeroMQSkipReason: UInt64] = [:]
 
-    public init() {}
+    package init() {}
 }
 
 /// Decodes messages from OpenAlgo's ZeroMQ bus (`[topic, JSON body]`) and counts them.
-public struct ZeroMQBusDecoder: Sendable {
+package struct ZeroMQBusDecoder: Sendable {
     /// What one message is for the agent.
-    public enum Outcome: Sendable, Equatable {
+    package enum Outcome: Sendable, Equatable {
         case tick(Tick)
         /// The body, unchanged: the reference's publisher already shaped it as the client frame.
         case orderUpdate(ByteBuffer)
@@ -41,12 +41,12 @@ public struct ZeroMQBusDecoder: Sendable {
         case skipped(ZeroMQSkipReason)
     }
 
-    public private(set) var statistics = ZeroMQFeedStatistics()
+    package private(set) var statistics = ZeroMQFeedStatistics()
 
-    public init() {}
+    package init() {}
 
     /// Decodes and counts one received message.
-    public mutating func decode(_ message: ZeroMQMessage) -> Outcome {
+    package mutating func decode(_ message: ZeroMQMessage) -> Outcome {
         let outcome = message.frameCount == 2 ? Self.decode(topic: message[0], body: message[1]) : .skipped(.notTwoFrames)
         self.statistics.messages += 1
         switch outcome {
@@ -59,7 +59,7 @@ public struct ZeroMQBusDecoder: Sendable {
     }
 
     /// Decodes one message from its two frames.
-    public static func decode(topic topicBytes: ByteBuffer, body: ByteBuffer) -> Outcome {
+    package static func decode(topic topicBytes: ByteBuffer, body: ByteBuffer) -> Outcome {
         guard let topic = topicBytes.withUnsafeReadableBytes({ ZeroMQTopic(utf8: $0) }) else { return .skipped(.topicNotUTF8) }
         switch topic {
         case .cacheInvalidation, .accountEvent:

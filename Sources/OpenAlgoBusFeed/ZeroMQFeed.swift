@@ -23,7 +23,7 @@ import Darwin
 /// libzmq calls block, so the socket lives on a thread of its own (never an event loop or the
 /// cooperative pool), which waits at most ``receiveTimeoutMilliseconds`` per call so that
 /// ``disconnect()`` is prompt.
-public final class ZeroMQFeed: BrokerAdapter {
+package final class ZeroMQFeed: BrokerAdapter {
     /// How long one receive call blocks before the thread checks whether to stop.
     static let receiveTimeoutMilliseconds: Int32 = 100
     /// How many messages in a row the thread takes before it checks again whether to stop: the
@@ -36,12 +36,12 @@ public final class ZeroMQFeed: BrokerAdapter {
         var stopRequested = false
     }
 
-    public let configuration: ZeroMQFeedConfiguration
+    package let configuration: ZeroMQFeedConfiguration
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
 
-    public init(configuration: ZeroMQFeedConfiguration, eventLoop: any EventLoop, logger: Logger) {
+    package init(configuration: ZeroMQFeedConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
         self.eventLoop = eventLoop
         var logger = logger
@@ -50,15 +50,15 @@ public final class ZeroMQFeed: BrokerAdapter {
     }
 
     /// The `broker_name` setting: the bus itself names no broker.
-    public var brokerName: String { self.configuration.brokerName }
+    package var brokerName: String { self.configuration.brokerName }
 
     /// `connected` from the moment the socket is bound (or connecting): ZeroMQ reports nothing
     /// about the publishers on the other side. `oactl status` shows how long ago the last tick came.
-    public var connectionState: FeedConnectionState {
+    package var connectionState: FeedConnectionState {
         self.state.withLockedValue { $0.connectionState }
     }
 
-    public func connect(sink: any FeedEventSink) async throws {
+    package func connect(sink: any FeedEventSink) async throws {
         let thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
         self.state.withLockedValue {
@@ -89,14 +89,14 @@ public final class ZeroMQFeed: BrokerAdapter {
 
     /// Accepts every instrument: the bus cannot be asked for anything, and what it publishes for
     /// the instrument reaches the subscriber. Depth levels are whatever the adapter publishes.
-    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+    package func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
         instruments.map { _ in .subscribed(actualDepth: nil) }
     }
 
     /// Nothing to tell the bus; the hub stops delivering.
-    public func unsubscribe(_ instruments: [Instrument]) async {}
+    package func unsubscribe(_ instruments: [Instrument]) async {}
 
-    public func disconnect() async {
+    package func disconnect() async {
         let thread = self.state.withLockedValue { state in
             state.stopRequested = true
             defer { state.thread = nil }

@@ -1,25 +1,25 @@
 import BrokerKit
 
 /// The `[brokers.zmq]` settings: where the bus is and how clients name the broker.
-public struct ZeroMQFeedConfiguration: Sendable, Equatable {
+package struct ZeroMQFeedConfiguration: Sendable, Equatable {
     /// Whether the agent's SUB socket listens (OpenAlgo's own topology: the proxy binds, the
     /// adapters' PUB sockets connect) or connects to a PUB socket that listens.
-    public enum SocketMode: String, Sendable, Equatable {
+    package enum SocketMode: String, Sendable, Equatable {
         case bind
         case connect
     }
 
     /// The address OpenAlgo's adapters publish to (its `ZMQ_HOST`/`ZMQ_PORT`).
-    public static let defaultEndpoint = "tcp://127.0.0.1:5555"
+    package static let defaultEndpoint = "tcp://127.0.0.1:5555"
     /// What clients see as `broker` unless `broker_name` says otherwise: the bus carries no broker.
-    public static let defaultBrokerName = "zmq"
+    package static let defaultBrokerName = "zmq"
 
-    public var endpoint: String
-    public var socketMode: SocketMode
+    package var endpoint: String
+    package var socketMode: SocketMode
     /// Reported to clients as `broker` (acks, `market_data`, `broker_info`, `status`).
-    public var brokerName: String
+    package var brokerName: String
 
-    public init(endpoint: String = defaultEndpoint, socketMode: SocketMode = .bind, brokerName: String = defaultBrokerName) {
+    package init(endpoint: String = defaultEndpoint, socketMode: SocketMode = .bind, brokerName: String = defaultBrokerName) {
         self.endpoint = endpoint
         self.socketMode = socketMode
         self.brokerName = brokerName
@@ -28,7 +28,7 @@ public struct ZeroMQFeedConfiguration: Sendable, Equatable {
     /// Whether the endpoint can be reached from other machines: a TCP endpoint on an address other
     /// than loopback. The bus has no authentication, so anyone who reaches it can publish prices
     /// (OpenAlgo's sample configuration warns against `ZMQ_HOST=0.0.0.0` for the same reason).
-    public var isReachableBeyondThisMachine: Bool {
+    package var isReachableBeyondThisMachine: Bool {
         guard self.endpoint.hasPrefix("tcp://") else { return false }
         var host = self.endpoint.dropFirst("tcp://".count)
         if let source = host.lastIndex(of: ";") { host = host[host.index(after: source)...] }
@@ -38,7 +38,7 @@ public struct ZeroMQFeedConfiguration: Sendable, Equatable {
     }
 
     /// Reads `endpoint`, `socket_mode` and `broker_name`, with errors that name the key.
-    public init(_ settings: BrokerSettings) throws(BrokerConfigurationError) {
+    package init(_ settings: BrokerSettings) throws(BrokerConfigurationError) {
         self.init()
         if let endpoint = settings["endpoint"] {
             let trimmed = endpoint.trimmingSpaces()

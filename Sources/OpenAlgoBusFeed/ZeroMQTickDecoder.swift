@@ -10,9 +10,9 @@ import WireJSON
 /// not fit (a `timestamp` beyond 64 bits, a float `volume`, a `null`, a book with extra keys),
 /// is kept unchanged in ``Tick/extraFields``. `symbol`, `exchange` and `mode` come from the topic,
 /// as the reference's envelope takes them.
-public enum ZeroMQTickDecoder {
+package enum ZeroMQTickDecoder {
     /// Why a body was not turned into a tick.
-    public enum Failure: Error, Sendable, Equatable {
+    package enum Failure: Error, Sendable, Equatable {
         case invalidJSON(JSONParseError)
         /// The body parsed, but is not a JSON object.
         case notAnObject
@@ -20,7 +20,7 @@ public enum ZeroMQTickDecoder {
 
     /// Reads the body straight from its bytes (``AdapterTickBodyScanner``) and, for a body the
     /// scanner does not vouch for, through the generic parser, which also names what is wrong.
-    public static func tick(instrument: Instrument, mode: SubscriptionMode, body: ByteBuffer) throws(Failure) -> Tick {
+    package static func tick(instrument: Instrument, mode: SubscriptionMode, body: ByteBuffer) throws(Failure) -> Tick {
         if let tick = body.withUnsafeReadableBytes({ AdapterTickBodyScanner.tick(instrument: instrument, mode: mode, body: $0) }) {
             return tick
         }
@@ -35,7 +35,7 @@ public enum ZeroMQTickDecoder {
     }
 
     /// The tick for an already parsed body.
-    public static func tick(instrument: Instrument, mode: SubscriptionMode, fields object: JSONObject) -> Tick {
+    package static func tick(instrument: Instrument, mode: SubscriptionMode, fields object: JSONObject) -> Tick {
         var assembly = AdapterTickAssembly(instrument: instrument, mode: mode)
         for (key, value) in object.entries {
             if let modelled = AdapterTickKey(key) {

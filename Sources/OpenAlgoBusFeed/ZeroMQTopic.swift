@@ -10,7 +10,7 @@ import MarketData
 ///    parts is malformed; the last part is the mode (`LTP`, `QUOTE`, `DEPTH` in any case); the
 ///    exchange is two parts for `NSE_INDEX`, `BSE_INDEX`, `MCX_INDEX` and `GLOBAL_INDEX`, else
 ///    one; the symbol is the rest joined with `_` again, so it may contain `_` and `:`.
-public enum ZeroMQTopic: Sendable, Equatable {
+package enum ZeroMQTopic: Sendable, Equatable {
     case cacheInvalidation
     case orderUpdate
     case accountEvent
@@ -24,7 +24,7 @@ public enum ZeroMQTopic: Sendable, Equatable {
     /// `_MULTI_SEGMENT_EXCHANGE_PREFIXES`).
     static let twoPartExchanges = ExchangeCode.twoPartExchanges
 
-    public init(_ topic: String) {
+    package init(_ topic: String) {
         if topic.hasPrefix("CACHE_INVALIDATE") {
             self = .cacheInvalidation
         } else if topic.hasSuffix("_orders") {
@@ -39,7 +39,7 @@ public enum ZeroMQTopic: Sendable, Equatable {
     /// Tells a topic from its bytes as ``init(_:)`` tells it from its text; `nil` when the bytes
     /// are not UTF-8. An ASCII topic (every topic an adapter builds) is read as bytes, and only the
     /// exchange and symbol of a market-data topic become strings: the bus carries one topic per tick.
-    public init?(utf8 topic: UnsafeRawBufferPointer) {
+    package init?(utf8 topic: UnsafeRawBufferPointer) {
         guard topic.allSatisfy({ $0 < 0x80 }) else {
             guard let text = String(validating: topic, as: UTF8.self) else { return nil }
             self.init(text)

@@ -2,20 +2,20 @@ import BrokerKit
 
 /// The settings of the replay feed, from `[brokers.replay]` (`file`, `speed`, `loop`), the
 /// `OPENALGO_BROKER_REPLAY_*` variables or `--replay`, `--speed`, `--loop`.
-public struct ReplayConfiguration: Sendable, Equatable {
+package struct ReplayConfiguration: Sendable, Equatable {
     /// The recording: a file, the output path of a day-rotated recording, or several of either separated by commas.
-    public var file: String
-    public var speed: ReplaySpeed
+    package var file: String
+    package var speed: ReplaySpeed
     /// Whether playback starts again from the first record after the last.
-    public var loop: Bool
+    package var loop: Bool
 
-    public init(file: String, speed: ReplaySpeed = .factor(1), loop: Bool = false) {
+    package init(file: String, speed: ReplaySpeed = .factor(1), loop: Bool = false) {
         self.file = file
         self.speed = speed
         self.loop = loop
     }
 
-    public init(_ settings: BrokerSettings) throws(BrokerConfigurationError) {
+    package init(_ settings: BrokerSettings) throws(BrokerConfigurationError) {
         guard let file = settings["file"], !file.isEmpty else {
             throw BrokerConfigurationError("[brokers.replay] file is required: the recording to play (--replay FILE)")
         }
@@ -32,12 +32,12 @@ public struct ReplayConfiguration: Sendable, Equatable {
 }
 
 /// How fast a recording plays: a multiple of real time, or as fast as the hub takes ticks.
-public enum ReplaySpeed: Sendable, Equatable, CustomStringConvertible {
+package enum ReplaySpeed: Sendable, Equatable, CustomStringConvertible {
     case factor(Double)
     case maximum
 
     /// `1`, `10`, `0.5`, `10x`, or `max`.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         var value = text.lowercased()
         if value == "max" {
             self = .maximum
@@ -48,7 +48,7 @@ public enum ReplaySpeed: Sendable, Equatable, CustomStringConvertible {
         self = .factor(factor)
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .maximum: return "max"
         case .factor(let factor):

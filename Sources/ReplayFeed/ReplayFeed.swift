@@ -18,14 +18,14 @@ import Glibc
 /// recorded gaps, divided by the speed; at `max` the feed waits for the hub to take in each batch
 /// instead, so the backlog stays small. The player runs on a thread of its own: it reads the file
 /// and sleeps, neither of which belongs on an event loop or the cooperative pool.
-public final class ReplayFeed: BrokerAdapter {
-    public let brokerName = "replay"
-    public let configuration: ReplayConfiguration
+package final class ReplayFeed: BrokerAdapter {
+    package let brokerName = "replay"
+    package let configuration: ReplayConfiguration
     private let paths: [String]
     private let logger: Logger
     private let player: ReplayPlayer
 
-    public init(configuration: ReplayConfiguration, logger: Logger) throws(BrokerConfigurationError) {
+    package init(configuration: ReplayConfiguration, logger: Logger) throws(BrokerConfigurationError) {
         self.configuration = configuration
         do {
             self.paths = try RecordingFiles.resolve(configuration.file)
@@ -36,11 +36,11 @@ public final class ReplayFeed: BrokerAdapter {
         self.player = ReplayPlayer(paths: self.paths, speed: configuration.speed, loop: configuration.loop, logger: logger)
     }
 
-    public var connectionState: FeedConnectionState {
+    package var connectionState: FeedConnectionState {
         self.player.connectionState
     }
 
-    public func connect(sink: any FeedEventSink) async throws {
+    package func connect(sink: any FeedEventSink) async throws {
         self.player.start(sink: sink)
         sink.feedStateChanged(.connected)
         self.logger.info(
@@ -50,21 +50,21 @@ public final class ReplayFeed: BrokerAdapter {
     }
 
     /// Every instrument is accepted: one the recording lacks simply never ticks, as on a quiet day.
-    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+    package func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
         self.player.subscribe(instruments)
         return instruments.map { _ in .subscribed(actualDepth: nil) }
     }
 
-    public func unsubscribe(_ instruments: [Instrument]) async {
+    package func unsubscribe(_ instruments: [Instrument]) async {
         self.player.unsubscribe(instruments)
     }
 
-    public func disconnect() async {
+    package func disconnect() async {
         await self.player.stop()
     }
 
     /// The position: record N of M, the recorded time, the speed and completed loops.
-    public var statusDetail: (key: String, value: JSONValue)? {
+    package var statusDetail: (key: String, value: JSONValue)? {
         ("replay", self.player.position.json(files: self.paths, speed: self.configuration.speed, loop: self.configuration.loop))
     }
 }

@@ -155,14 +155,14 @@ struct SimulatedInstrument {
 
 /// A small, fast, seedable generator (SplitMix64): quality is ample for a price simulation, and a
 /// seed repeats a run exactly (the simulator's `seed`, tests' random input and backoff jitter).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
+package struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    public init(seed: UInt64) {
+    package init(seed: UInt64) {
         self.state = seed
     }
 
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         self.state &+= 0x9e37_79b9_7f4a_7c15
         var z = self.state
         z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9

@@ -1,21 +1,21 @@
 import BrokerKit
 
 /// Settings of the simulator feed (`[brokers.simulator]` in `agent.toml`).
-public struct SimulatorConfiguration: Sendable, Equatable {
+package struct SimulatorConfiguration: Sendable, Equatable {
     /// Ticks per second per subscribed instrument; fractions allowed (0.5 is one tick every 2 s).
-    public var ticksPerSecond: Double
+    package var ticksPerSecond: Double
     /// Mixed into every instrument's seed; the same seed replays the same prices.
-    public var seed: UInt64
+    package var seed: UInt64
 
-    public static let maximumTicksPerSecond = 100_000.0
+    package static let maximumTicksPerSecond = 100_000.0
 
-    public init(ticksPerSecond: Double = 2, seed: UInt64 = 0) {
+    package init(ticksPerSecond: Double = 2, seed: UInt64 = 0) {
         self.ticksPerSecond = ticksPerSecond
         self.seed = seed
     }
 
     /// Reads `ticks_per_second` and `seed`.
-    public init(_ settings: BrokerSettings) throws(BrokerConfigurationError) {
+    package init(_ settings: BrokerSettings) throws(BrokerConfigurationError) {
         self.init()
         self.ticksPerSecond = try settings.double("ticks_per_second", broker: "simulator", default: 2)
         guard self.ticksPerSecond > 0, self.ticksPerSecond <= Self.maximumTicksPerSecond else {

@@ -6,14 +6,14 @@ import NIOCore
 
 /// The built-in feed: simulated markets for any instrument on a known exchange, so the agent runs
 /// anywhere with no broker account. It implements the same ``BrokerAdapter`` protocol as real brokers.
-public final class SimulatorFeed: BrokerAdapter {
-    public let brokerName = "simulator"
-    public let configuration: SimulatorConfiguration
+package final class SimulatorFeed: BrokerAdapter {
+    package let brokerName = "simulator"
+    package let configuration: SimulatorConfiguration
     private let eventLoop: any EventLoop
     private let engine: NIOLoopBoundBox<SimulatorEngine>
     private let state = NIOLockedValueBox(FeedConnectionState.disconnected)
 
-    public init(configuration: SimulatorConfiguration, eventLoop: any EventLoop, logger: Logger) {
+    package init(configuration: SimulatorConfiguration, eventLoop: any EventLoop, logger: Logger) {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.engine = NIOLoopBoundBox.makeBoxSendingValue(
@@ -23,25 +23,25 @@ public final class SimulatorFeed: BrokerAdapter {
     }
 
     /// Always `connected` once started: there is nothing upstream to lose.
-    public var connectionState: FeedConnectionState {
+    package var connectionState: FeedConnectionState {
         self.state.withLockedValue { $0 }
     }
 
-    public func connect(sink: any FeedEventSink) async throws {
+    package func connect(sink: any FeedEventSink) async throws {
         try await self.eventLoop.submit { [engine] in engine.value.start(sink: sink) }.get()
         self.state.withLockedValue { $0 = .connected }
     }
 
-    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+    package func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
         (try? await self.eventLoop.submit { [engine] in engine.value.subscribe(instruments, mode: mode, depth: depth) }.get())
             ?? instruments.map { _ in .refused(message: "Subscription failed") }
     }
 
-    public func unsubscribe(_ instruments: [Instrument]) async {
+    package func unsubscribe(_ instruments: [Instrument]) async {
         try? await self.eventLoop.submit { [engine] in engine.value.unsubscribe(instruments) }.get()
     }
 
-    public func disconnect() async {
+    package func disconnect() async {
         try? await self.eventLoop.submit { [engine] in engine.value.stop() }.get()
         self.state.withLockedValue { $0 = .disconnected }
     }

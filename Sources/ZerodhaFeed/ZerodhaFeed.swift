@@ -21,14 +21,14 @@ import NIOCore
 /// agent's policy for every broker (1 s doubling, at most 30 s, 5 attempts; the `reconnect_*`
 /// keys set OpenAlgo's 2 s × 1.5, 60 s, 50 attempts where wanted); a feed
 /// silent for 90 s while subscribed is reconnected (Kite sends a heartbeat every second).
-public final class ZerodhaFeed: BrokerAdapter {
-    public static let name = "zerodha"
+package final class ZerodhaFeed: BrokerAdapter {
+    package static let name = "zerodha"
     /// Where Kite publishes its instrument master (no login needed).
-    public static let defaultInstrumentsURL = "https://api.kite.trade/instruments"
+    package static let defaultInstrumentsURL = "https://api.kite.trade/instruments"
     /// How long `connect` waits for the first connection before letting it carry on in the background.
     static let initialConnectWait = TimeAmount.seconds(15)
 
-    public let brokerName = ZerodhaFeed.name
+    package let brokerName = ZerodhaFeed.name
     private let context: BrokerAdapterContext
     private let webSocketURL: String
     private let configuration: FeedSupervisor<ZerodhaFeedCodec>.Configuration
@@ -42,7 +42,7 @@ public final class ZerodhaFeed: BrokerAdapter {
 
     /// Validates the settings; credentials and the master are read by ``connect(sink:)``, so a
     /// fixed token file is picked up by the next connect.
-    public init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
+    package init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
         self.context = context
         self.webSocketURL = context.settings["ws_url"] ?? ZerodhaRequest.defaultURL
         do {
@@ -83,11 +83,11 @@ public final class ZerodhaFeed: BrokerAdapter {
         self.state = NIOLockedValueBox(State())
     }
 
-    public var connectionState: FeedConnectionState {
+    package var connectionState: FeedConnectionState {
         self.state.withLockedValue { $0.pool }?.connectionState ?? .disconnected
     }
 
-    public func connect(sink: any FeedEventSink) async throws {
+    package func connect(sink: any FeedEventSink) async throws {
         let credentials = try self.loadCredentials()
         let master = try await self.context.loadSymbolMaster(defaultURL: Self.defaultInstrumentsURL, cacheFileName: "zerodha-instruments.csv") {
             bytes throws(SymbolMasterError) in try ZerodhaInstrumentMaster.parse(csv: bytes)
@@ -121,7 +121,7 @@ public final class ZerodhaFeed: BrokerAdapter {
         }
     }
 
-    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
+    package func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) async -> [SubscribeOutcome] {
         let (pool, outcomes, accepted) = self.state.withLockedValue { state in
             var outcomes: [SubscribeOutcome] = []
             var accepted: [Instrument] = []
@@ -148,11 +148,11 @@ public final class ZerodhaFeed: BrokerAdapter {
         return outcomes
     }
 
-    public func unsubscribe(_ instruments: [Instrument]) async {
+    package func unsubscribe(_ instruments: [Instrument]) async {
         self.state.withLockedValue { $0.pool }?.release(instruments)
     }
 
-    public func disconnect() async {
+    package func disconnect() async {
         let pool = self.state.withLockedValue { state in
             defer { state.pool = nil }
             return state.pool

@@ -11,19 +11,19 @@ import NIOCore
 ///
 /// Kite keeps no subscriptions across connections; the supervisor replays them through
 /// ``messages(for:)``, which is also where this codec learns which token means which instrument.
-public struct ZerodhaFeedCodec: BrokerFeedCodec {
+package struct ZerodhaFeedCodec: BrokerFeedCodec {
     private let master: SymbolMaster
     private let logger: Logger
     private var subscribed: [UInt32: (instrument: Instrument, mode: SubscriptionMode)] = [:]
 
     /// - Parameter master: resolves the hub's instruments to Kite tokens; instruments it does not
     ///   know are left out of the messages (the adapter refuses them before they get here).
-    public init(master: SymbolMaster, logger: Logger) {
+    package init(master: SymbolMaster, logger: Logger) {
         self.master = master
         self.logger = logger
     }
 
-    public mutating func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
+    package mutating func messages(for batch: SubscriptionBatch) -> [WebSocketMessage] {
         var tokens: [UInt32] = []
         tokens.reserveCapacity(batch.instruments.count)
         for instrument in batch.instruments {
@@ -41,7 +41,7 @@ public struct ZerodhaFeedCodec: BrokerFeedCodec {
         }
     }
 
-    public mutating func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
+    package mutating func decode(_ message: WebSocketMessage, into sink: any FeedEventSink) -> BrokerMessageOutcome {
         switch message {
         case .binary(let buffer):
             let frame: ZerodhaFrame
@@ -76,7 +76,7 @@ public struct ZerodhaFeedCodec: BrokerFeedCodec {
 
     /// A refused upgrade with 401/403 means the api_key or access_token is wrong or expired:
     /// another attempt with the same token cannot succeed, so the feed fails and says so.
-    public func shouldRetry(after error: BrokerWebSocketError) -> Bool {
+    package func shouldRetry(after error: BrokerWebSocketError) -> Bool {
         !error.isAuthenticationFailure
     }
 }

@@ -7,7 +7,7 @@ import MarketData
 /// row: futures `NAME + DDMMMYY + FUT`, options `NAME + DDMMMYY + STRIKE + CE|PE`, indices moved to
 /// `NSE_INDEX`/`BSE_INDEX`/`MCX_INDEX`/`CDS_INDEX` with OpenAlgo's index names, global indices to
 /// `GLOBAL_INDEX`. Rows on exchanges OpenAlgo does not list are skipped.
-public enum ZerodhaInstrumentMaster {
+package enum ZerodhaInstrumentMaster {
     static let columns = ["instrument_token", "tradingsymbol", "name", "expiry", "strike", "lot_size", "instrument_type", "segment", "exchange"]
 
     /// Kite exchange → OpenAlgo exchange, before indices are moved to their index exchanges.
@@ -16,7 +16,7 @@ public enum ZerodhaInstrumentMaster {
         "GLOBAL": "GLOBAL_INDEX", "NSEIX": "GLOBAL_INDEX",
     ]
 
-    public static func parse(csv text: String) throws(SymbolMasterError) -> SymbolMaster {
+    package static func parse(csv text: String) throws(SymbolMasterError) -> SymbolMaster {
         var records = CSVRecords(text)
         guard let header = records.next() else { throw SymbolMasterError("Kite instruments file is empty") }
         let columns = try CSVColumns(header: header, required: self.columns, file: "Kite instruments file")
@@ -27,7 +27,7 @@ public enum ZerodhaInstrumentMaster {
         return master
     }
 
-    public static func parse(csv bytes: some Collection<UInt8>) throws(SymbolMasterError) -> SymbolMaster {
+    package static func parse(csv bytes: some Collection<UInt8>) throws(SymbolMasterError) -> SymbolMaster {
         try self.parse(csv: String(decoding: bytes, as: UTF8.self))
     }
 

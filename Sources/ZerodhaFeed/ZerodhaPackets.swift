@@ -2,7 +2,7 @@ import BrokerKit
 import NIOCore
 
 /// Kite's exchange segment, the low byte of every instrument token. It decides the price divisor.
-public enum ZerodhaSegment: UInt8, Sendable, Hashable {
+package enum ZerodhaSegment: UInt8, Sendable, Hashable {
     case nse = 1
     case nfo = 2
     case cds = 3
@@ -14,13 +14,13 @@ public enum ZerodhaSegment: UInt8, Sendable, Hashable {
     case indices = 9
 
     /// The segment of `token`, or `nil` for a low byte Kite does not document.
-    public init?(token: UInt32) {
+    package init?(token: UInt32) {
         self.init(rawValue: UInt8(truncatingIfNeeded: token))
     }
 
     /// Prices arrive as integers: paise everywhere except NSE currency (1e-7 rupee) and BSE currency
     /// (1e-4 rupee), per Kite's documentation and its official client.
-    public var priceDivisor: Double {
+    package var priceDivisor: Double {
         switch self {
         case .cds: return 10_000_000
         case .bcd: return 10_000
@@ -30,12 +30,12 @@ public enum ZerodhaSegment: UInt8, Sendable, Hashable {
 }
 
 /// A packet of the `ltp` mode: token and last price only.
-public struct ZerodhaLTPPacket: Sendable, Hashable {
-    public var instrumentToken: UInt32
+package struct ZerodhaLTPPacket: Sendable, Hashable {
+    package var instrumentToken: UInt32
     /// In the segment's price unit (paise for most); see ``ZerodhaSegment/priceDivisor``.
-    public var lastPrice: UInt32
+    package var lastPrice: UInt32
 
-    public init(instrumentToken: UInt32, lastPrice: UInt32) {
+    package init(instrumentToken: UInt32, lastPrice: UInt32) {
         self.instrumentToken = instrumentToken
         self.lastPrice = lastPrice
     }
@@ -43,19 +43,19 @@ public struct ZerodhaLTPPacket: Sendable, Hashable {
 
 /// An index packet (28 bytes in quote mode, 32 in full mode): indices have prices but no
 /// quantities, no book and no open interest.
-public struct ZerodhaIndexPacket: Sendable, Hashable {
-    public var instrumentToken: UInt32
-    public var lastPrice: UInt32
-    public var high: UInt32
-    public var low: UInt32
-    public var open: UInt32
-    public var close: UInt32
+package struct ZerodhaIndexPacket: Sendable, Hashable {
+    package var instrumentToken: UInt32
+    package var lastPrice: UInt32
+    package var high: UInt32
+    package var low: UInt32
+    package var open: UInt32
+    package var close: UInt32
     /// The change from `close`, in price units, signed.
-    public var change: Int32
+    package var change: Int32
     /// Epoch seconds; only full-mode index packets carry it.
-    public var exchangeTimestamp: UInt32?
+    package var exchangeTimestamp: UInt32?
 
-    public init(
+    package init(
         instrumentToken: UInt32,
         lastPrice: UInt32,
         high: UInt32,
@@ -77,21 +77,21 @@ public struct ZerodhaIndexPacket: Sendable, Hashable {
 }
 
 /// The 44 bytes every tradable instrument's quote and full packets share.
-public struct ZerodhaQuotePacket: Sendable, Hashable {
-    public var instrumentToken: UInt32
-    public var lastPrice: UInt32
-    public var lastQuantity: UInt32
-    public var averagePrice: UInt32
-    public var volume: UInt32
-    public var totalBuyQuantity: UInt32
-    public var totalSellQuantity: UInt32
-    public var open: UInt32
-    public var high: UInt32
-    public var low: UInt32
+package struct ZerodhaQuotePacket: Sendable, Hashable {
+    package var instrumentToken: UInt32
+    package var lastPrice: UInt32
+    package var lastQuantity: UInt32
+    package var averagePrice: UInt32
+    package var volume: UInt32
+    package var totalBuyQuantity: UInt32
+    package var totalSellQuantity: UInt32
+    package var open: UInt32
+    package var high: UInt32
+    package var low: UInt32
     /// The previous session's close.
-    public var close: UInt32
+    package var close: UInt32
 
-    public init(
+    package init(
         instrumentToken: UInt32,
         lastPrice: UInt32,
         lastQuantity: UInt32,
@@ -119,25 +119,25 @@ public struct ZerodhaQuotePacket: Sendable, Hashable {
 }
 
 /// A 184-byte `full` packet: the quote, trade time, open interest and five levels a side.
-public struct ZerodhaFullPacket: Sendable, Hashable {
-    public var quote: ZerodhaQuotePacket
+package struct ZerodhaFullPacket: Sendable, Hashable {
+    package var quote: ZerodhaQuotePacket
     /// Epoch seconds of the last trade.
-    public var lastTradeTime: UInt32
-    public var openInterest: UInt32
-    public var openInterestDayHigh: UInt32
-    public var openInterestDayLow: UInt32
+    package var lastTradeTime: UInt32
+    package var openInterest: UInt32
+    package var openInterestDayHigh: UInt32
+    package var openInterestDayLow: UInt32
     /// Epoch seconds of the exchange's update.
-    public var exchangeTimestamp: UInt32
-    public var depth: ZerodhaDepth
+    package var exchangeTimestamp: UInt32
+    package var depth: ZerodhaDepth
 }
 
 /// One level of Kite's book as sent: quantity, price in segment units, order count.
-public struct ZerodhaDepthLevel: Sendable, Hashable {
-    public var quantity: UInt32
-    public var price: UInt32
-    public var orders: UInt16
+package struct ZerodhaDepthLevel: Sendable, Hashable {
+    package var quantity: UInt32
+    package var price: UInt32
+    package var orders: UInt16
 
-    public init(quantity: UInt32, price: UInt32, orders: UInt16) {
+    package init(quantity: UInt32, price: UInt32, orders: UInt16) {
         self.quantity = quantity
         self.price = price
         self.orders = orders
@@ -145,9 +145,9 @@ public struct ZerodhaDepthLevel: Sendable, Hashable {
 }
 
 /// The 120 depth bytes of a full packet, read on demand so decoding a packet copies nothing.
-public struct ZerodhaDepth: Sendable, Hashable {
+package struct ZerodhaDepth: Sendable, Hashable {
     /// Levels per side.
-    public static let levelCount = 5
+    package static let levelCount = 5
     static let byteCount = 120
     private static let levelSize = 12
 
@@ -158,13 +158,13 @@ public struct ZerodhaDepth: Sendable, Hashable {
     }
 
     /// Bid level `index` (0 is best), `nil` outside `0..<5`.
-    public func bid(_ index: Int) -> ZerodhaDepthLevel? {
+    package func bid(_ index: Int) -> ZerodhaDepthLevel? {
         guard (0..<Self.levelCount).contains(index) else { return nil }
         return self.level(at: index * Self.levelSize)
     }
 
     /// Ask level `index` (0 is best), `nil` outside `0..<5`.
-    public func ask(_ index: Int) -> ZerodhaDepthLevel? {
+    package func ask(_ index: Int) -> ZerodhaDepthLevel? {
         guard (0..<Self.levelCount).contains(index) else { return nil }
         return self.level(at: (Self.levelCount + index) * Self.levelSize)
     }
@@ -176,13 +176,13 @@ public struct ZerodhaDepth: Sendable, Hashable {
 }
 
 /// One packet of a Kite binary frame.
-public enum ZerodhaPacket: Sendable, Hashable {
+package enum ZerodhaPacket: Sendable, Hashable {
     case ltp(ZerodhaLTPPacket)
     case index(ZerodhaIndexPacket)
     case quote(ZerodhaQuotePacket)
     case full(ZerodhaFullPacket)
 
-    public var instrumentToken: UInt32 {
+    package var instrumentToken: UInt32 {
         switch self {
         case .ltp(let packet): return packet.instrumentToken
         case .index(let packet): return packet.instrumentToken
@@ -197,12 +197,12 @@ public enum ZerodhaPacket: Sendable, Hashable {
 ///
 /// Packets of a length Kite has not documented are skipped and counted in ``skippedPacketCount``
 /// rather than failing the frame: new packet kinds should not take the feed down.
-public struct ZerodhaFrame: Sendable, Sequence {
+package struct ZerodhaFrame: Sendable, Sequence {
     /// A 1-byte frame: Kite's keep-alive, which carries no packets.
-    public let isHeartbeat: Bool
+    package let isHeartbeat: Bool
     /// Packets the header announced, including skipped ones.
-    public let packetCount: Int
-    public let skippedPacketCount: Int
+    package let packetCount: Int
+    package let skippedPacketCount: Int
     private let buffer: ByteBuffer
 
     init(buffer: ByteBuffer, isHeartbeat: Bool, packetCount: Int, skippedPacketCount: Int) {
@@ -212,11 +212,11 @@ public struct ZerodhaFrame: Sendable, Sequence {
         self.skippedPacketCount = skippedPacketCount
     }
 
-    public func makeIterator() -> Iterator {
+    package func makeIterator() -> Iterator {
         Iterator(buffer: self.buffer, remaining: self.isHeartbeat ? 0 : self.packetCount)
     }
 
-    public struct Iterator: IteratorProtocol {
+    package struct Iterator: IteratorProtocol {
         private let buffer: ByteBuffer
         private var offset: Int
         private var remaining: Int
@@ -227,7 +227,7 @@ public struct ZerodhaFrame: Sendable, Sequence {
             self.remaining = remaining
         }
 
-        public mutating func next() -> ZerodhaPacket? {
+        package mutating func next() -> ZerodhaPacket? {
             while self.remaining > 0 {
                 self.remaining -= 1
                 let length = Int(self.buffer.getInteger(at: self.offset, endianness: .big, as: UInt16.self) ?? 0)
@@ -243,19 +243,19 @@ public struct ZerodhaFrame: Sendable, Sequence {
 }
 
 /// Decodes Kite Ticker's binary frames (big-endian): `int16 N`, then N × (`int16 L`, L bytes).
-public enum ZerodhaTickDecoder {
+package enum ZerodhaTickDecoder {
     /// Packet sizes Kite documents; any other size is skipped.
-    public static let ltpPacketSize = 8
-    public static let indexQuotePacketSize = 28
-    public static let indexFullPacketSize = 32
-    public static let quotePacketSize = 44
-    public static let fullPacketSize = 184
+    package static let ltpPacketSize = 8
+    package static let indexQuotePacketSize = 28
+    package static let indexFullPacketSize = 32
+    package static let quotePacketSize = 44
+    package static let fullPacketSize = 184
 
     /// Validates the frame's structure and returns its packets for iteration.
     ///
     /// Throws when the announced packets do not fit in the frame or bytes follow the last one: such a
     /// frame is corrupt as a whole, so none of its packets can be trusted.
-    public static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> ZerodhaFrame {
+    package static func decode(frame: ByteBuffer) throws(BrokerFrameError) -> ZerodhaFrame {
         let available = frame.readableBytes
         if available == 1 {
             return ZerodhaFrame(buffer: frame, isHeartbeat: true, packetCount: 0, skippedPacketCount: 0)

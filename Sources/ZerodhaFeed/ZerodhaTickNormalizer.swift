@@ -7,12 +7,12 @@ import MarketData
 /// quote packet arriving before a switch to `full` takes effect) yields a tick of the lower mode.
 /// Index packets have no quantities or book and are delivered at the subscribed mode, as the
 /// reference does, so Depth subscribers of an index still receive its prices.
-public enum ZerodhaTickNormalizer {
+package enum ZerodhaTickNormalizer {
     /// - Parameters:
     ///   - instrument: the OpenAlgo instrument the caller mapped the packet's token to.
     ///   - mode: the mode the instrument is subscribed at.
     ///   - receivedAt: epoch milliseconds for `timestamp`; `nil` leaves it to the hub.
-    public static func tick(from packet: ZerodhaPacket, instrument: Instrument, mode: SubscriptionMode, receivedAt: Int64?) -> Tick {
+    package static func tick(from packet: ZerodhaPacket, instrument: Instrument, mode: SubscriptionMode, receivedAt: Int64?) -> Tick {
         let divisor = ZerodhaSegment(token: packet.instrumentToken)?.priceDivisor ?? 100
         switch packet {
         case .ltp(let ltp):

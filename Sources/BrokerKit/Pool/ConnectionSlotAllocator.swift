@@ -7,9 +7,9 @@ import MarketData
 /// lowest-numbered connection with room, so connections are opened only when the earlier ones
 /// are full. Pure: ``FeedConnectionPoolStateMachine`` decides from it when connections open
 /// and close.
-public struct ConnectionSlotAllocator: Sendable {
+package struct ConnectionSlotAllocator: Sendable {
     /// Where an instrument goes.
-    public enum Assignment: Sendable, Equatable {
+    package enum Assignment: Sendable, Equatable {
         /// On `slot`; `opensConnection` when it is the slot's first instrument.
         case assigned(slot: Int, opensConnection: Bool)
         /// Already on `slot` (a mode change stays on the same connection).
@@ -19,23 +19,23 @@ public struct ConnectionSlotAllocator: Sendable {
     }
 
     /// What releasing an instrument freed.
-    public struct Release: Sendable, Equatable {
-        public var slot: Int
+    package struct Release: Sendable, Equatable {
+        package var slot: Int
         /// The slot has no instruments left.
-        public var closesConnection: Bool
+        package var closesConnection: Bool
 
-        public init(slot: Int, closesConnection: Bool) {
+        package init(slot: Int, closesConnection: Bool) {
             self.slot = slot
             self.closesConnection = closesConnection
         }
     }
 
-    public let maximumConnections: Int
-    public let maximumInstrumentsPerConnection: Int
+    package let maximumConnections: Int
+    package let maximumInstrumentsPerConnection: Int
     private var slotOfInstrument: [Instrument: Int] = [:]
     private var counts: [Int]
 
-    public init(maximumConnections: Int = 3, maximumInstrumentsPerConnection: Int = 1000) {
+    package init(maximumConnections: Int = 3, maximumInstrumentsPerConnection: Int = 1000) {
         precondition(
             maximumConnections >= 1 && maximumInstrumentsPerConnection >= 1,
             "a pool has at least one connection with room for one instrument"
@@ -46,16 +46,16 @@ public struct ConnectionSlotAllocator: Sendable {
     }
 
     /// Instruments on all connections.
-    public var instrumentCount: Int { self.slotOfInstrument.count }
+    package var instrumentCount: Int { self.slotOfInstrument.count }
 
     /// Instruments on `slot`.
-    public func instrumentCount(onSlot slot: Int) -> Int { self.counts[slot] }
+    package func instrumentCount(onSlot slot: Int) -> Int { self.counts[slot] }
 
     /// The slot `instrument` is on, if any.
-    public func slot(of instrument: Instrument) -> Int? { self.slotOfInstrument[instrument] }
+    package func slot(of instrument: Instrument) -> Int? { self.slotOfInstrument[instrument] }
 
     /// Places `instrument` on a connection.
-    public mutating func assign(_ instrument: Instrument) -> Assignment {
+    package mutating func assign(_ instrument: Instrument) -> Assignment {
         if let slot = self.slotOfInstrument[instrument] { return .alreadyAssigned(slot: slot) }
         guard let slot = self.counts.firstIndex(where: { $0 < self.maximumInstrumentsPerConnection }) else { return .poolFull }
         self.slotOfInstrument[instrument] = slot
@@ -64,14 +64,14 @@ public struct ConnectionSlotAllocator: Sendable {
     }
 
     /// Takes `instrument` off its connection; `nil` when it was on none.
-    public mutating func release(_ instrument: Instrument) -> Release? {
+    package mutating func release(_ instrument: Instrument) -> Release? {
         guard let slot = self.slotOfInstrument.removeValue(forKey: instrument) else { return nil }
         self.counts[slot] -= 1
         return Release(slot: slot, closesConnection: self.counts[slot] == 0)
     }
 
     /// The reference pool's refusal text (spec openalgo-ws-protocol §6.9), with its `×`.
-    public func capacityMessage() -> String {
+    package func capacityMessage() -> String {
         let total = self.maximumConnections * self.maximumInstrumentsPerConnection
         return "Maximum capacity reached: \(self.maximumConnections) connections \u{00D7} \(self.maximumInstrumentsPerConnection) symbols = "
             + "\(total) symbols. Currently subscribed to \(self.instrumentCount) symbols."

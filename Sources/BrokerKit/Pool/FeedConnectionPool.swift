@@ -18,10 +18,10 @@ import NIOCore
 /// reports arrive, and carried out on the event loop in that same order, so the sink sees the
 /// aggregate states in the order they were decided. Ticks go from each supervisor straight to
 /// the sink.
-public final class FeedConnectionPool<Codec: BrokerFeedCodec>: Sendable {
+package final class FeedConnectionPool<Codec: BrokerFeedCodec>: Sendable {
     /// Builds the supervisor for connection `connection` (0 is the primary); called under the
     /// pool's lock, so it must only construct it. `logger` carries the connection's number.
-    public typealias ConnectionFactory = @Sendable (_ connection: Int, _ logger: Logger) -> FeedSupervisor<Codec>
+    package typealias ConnectionFactory = @Sendable (_ connection: Int, _ logger: Logger) -> FeedSupervisor<Codec>
 
     private struct Engine {
         var machine: FeedConnectionPoolStateMachine
@@ -44,26 +44,26 @@ public final class FeedConnectionPool<Codec: BrokerFeedCodec>: Sendable {
     private let engine: NIOLockedValueBox<Engine>
 
     /// - Parameter eventLoop: where the actions are carried out; the supervisors' loop.
-    public init(limits: ConnectionPoolLimits, eventLoop: any EventLoop, logger: Logger, makeConnection: @escaping ConnectionFactory) {
+    package init(limits: ConnectionPoolLimits, eventLoop: any EventLoop, logger: Logger, makeConnection: @escaping ConnectionFactory) {
         self.eventLoop = eventLoop
         self.logger = logger
         self.makeConnection = makeConnection
         self.engine = NIOLockedValueBox(Engine(machine: FeedConnectionPoolStateMachine(limits: limits)))
     }
 
-    public var limits: ConnectionPoolLimits { self.engine.withLockedValue { $0.machine.limits } }
+    package var limits: ConnectionPoolLimits { self.engine.withLockedValue { $0.machine.limits } }
 
     /// The feed's aggregate state (see ``FeedConnectionPoolStateMachine``).
-    public var connectionState: FeedConnectionState { self.engine.withLockedValue { $0.machine.state } }
+    package var connectionState: FeedConnectionState { self.engine.withLockedValue { $0.machine.state } }
 
     /// The connections open now, in order, for diagnostics and tests.
-    public var openConnections: [Int] { self.engine.withLockedValue { $0.machine.openConnections } }
+    package var openConnections: [Int] { self.engine.withLockedValue { $0.machine.openConnections } }
 
     /// The reference pool's refusal text for an instrument that does not fit.
-    public func capacityMessage() -> String { self.engine.withLockedValue { $0.machine.capacityMessage() } }
+    package func capacityMessage() -> String { self.engine.withLockedValue { $0.machine.capacityMessage() } }
 
     /// Opens the primary connection and reports to `sink`; returns at once.
-    public func start(sink: any FeedEventSink) {
+    package func start(sink: any FeedEventSink) {
         self.decide { engine in
             engine.sink = sink
             return engine.machine.start()
@@ -73,7 +73,7 @@ public final class FeedConnectionPool<Codec: BrokerFeedCodec>: Sendable {
     /// Opens the primary connection and waits for its first attempt (at most `timeout`), so a
     /// refused token is the error of the adapter's `connect` rather than a success followed by
     /// `failed`. On failure the pool is stopped and reports nothing more.
-    public func start(sink: any FeedEventSink, awaitingFirstConnectionWithin timeout: TimeAmount) async throws(BrokerFeedError) {
+    package func start(sink: any FeedEventSink, awaitingFirstConnectionWithin timeout: TimeAmount) async throws(BrokerFeedError) {
         let gate = InitialConnectGate(forwardingTo: sink)
         self.start(sink: gate)
         if case .failed(let reason) = await gate.firstOutcome(within: timeout, on: self.eventLoop) {
@@ -85,30 +85,30 @@ public final class FeedConnectionPool<Codec: BrokerFeedCodec>: Sendable {
 
     /// Finds `instrument` a place on a connection (or returns the one it has); ``FeedConnectionPoolStateMachine/Reservation/poolFull``
     /// means it must be refused with ``capacityMessage()``.
-    public func reserve(_ instrument: Instrument) -> FeedConnectionPoolStateMachine.Reservation {
+    package func reserve(_ instrument: Instrument) -> FeedConnectionPoolStateMachine.Reservation {
         self.engine.withLockedValue { $0.machine.reserve(instrument) }
     }
 
     /// Streams reserved instruments at `mode`, each on its own connection.
-    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) {
+    package func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) {
         guard !instruments.isEmpty else { return }
         self.decide { $0.machine.subscribe(instruments, mode: mode, depth: depth) }
     }
 
     /// Stops streaming instruments but keeps their places.
-    public func stopStreaming(_ instruments: [Instrument]) {
+    package func stopStreaming(_ instruments: [Instrument]) {
         guard !instruments.isEmpty else { return }
         self.decide { $0.machine.stopStreaming(instruments) }
     }
 
     /// Stops streaming instruments and frees their places; an extra connection left empty closes.
-    public func release(_ instruments: [Instrument]) {
+    package func release(_ instruments: [Instrument]) {
         guard !instruments.isEmpty else { return }
         self.decide { $0.machine.release(instruments) }
     }
 
     /// Closes every connection and reports `disconnected`; returns once the sockets are closed.
-    public func stop() async {
+    package func stop() async {
         var supervisors: [FeedSupervisor<Codec>] = []
         self.decide { engine in
             // Stopped here rather than by the `close` actions, so that this call can wait for them.
@@ -120,7 +120,7 @@ public final class FeedConnectionPool<Codec: BrokerFeedCodec>: Sendable {
     }
 
     /// The subscriptions connection `connection` replays after a reconnect, for tests.
-    public func activeSubscriptions(onConnection connection: Int) async -> [FeedSubscription] {
+    package func activeSubscriptions(onConnection connection: Int) async -> [FeedSubscription] {
         guard let supervisor = self.engine.withLockedValue({ $0.supervisors[connection] }) else { return [] }
         return await supervisor.activeSubscriptions()
     }
@@ -209,7 +209,7 @@ extension FeedConnectionPool {
     /// the first connection's first attempt, which uses `credentials` just read by the adapter's
     /// `connect`: a new day's token written to the credentials file is then picked up on the next
     /// reconnect, and by connections the pool opens later, without a restart.
-    public convenience init<Credentials: Sendable>(
+    package convenience init<Credentials: Sendable>(
         limits: ConnectionPoolLimits,
         context: BrokerAdapterContext,
         configuration: FeedSupervisor<Codec>.Configuration,

@@ -1,11 +1,11 @@
 import MarketData
 
 /// How many broker connections one feed may open, and how many instruments each may carry.
-public struct ConnectionPoolLimits: Sendable, Equatable {
-    public var maximumConnections: Int
-    public var maximumInstrumentsPerConnection: Int
+package struct ConnectionPoolLimits: Sendable, Equatable {
+    package var maximumConnections: Int
+    package var maximumInstrumentsPerConnection: Int
 
-    public init(maximumConnections: Int, maximumInstrumentsPerConnection: Int) {
+    package init(maximumConnections: Int, maximumInstrumentsPerConnection: Int) {
         precondition(
             maximumConnections >= 1 && maximumInstrumentsPerConnection >= 1,
             "a pool has at least one connection with room for one instrument"
@@ -40,9 +40,9 @@ public struct ConnectionPoolLimits: Sendable, Equatable {
 /// - else `connected` when any connection is up: a connection that is still opening for the
 ///   first time, for instruments that did not fit on the others, is not the feed going down;
 /// - else `connecting`; `disconnected` before ``start()`` and after ``stop()``.
-public struct FeedConnectionPoolStateMachine: Sendable {
+package struct FeedConnectionPoolStateMachine: Sendable {
     /// Where the pool is.
-    public enum Phase: Sendable, Equatable {
+    package enum Phase: Sendable, Equatable {
         case idle
         case running
         /// A connection failed for good; the pool stays failed (an adapter builds a new one).
@@ -51,7 +51,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
     }
 
     /// Where ``reserve(_:)`` placed an instrument.
-    public enum Reservation: Sendable, Equatable {
+    package enum Reservation: Sendable, Equatable {
         /// A new place on `connection`.
         case reserved(connection: Int)
         /// The instrument already had its place on `connection` (a mode change).
@@ -61,7 +61,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
     }
 
     /// What the driver must do, in order.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Create connection `connection`'s supervisor and start it; the connection's state
         /// reports carry `generation`, so reports of an earlier supervisor on the same place are
         /// told apart.
@@ -81,8 +81,8 @@ public struct FeedConnectionPoolStateMachine: Sendable {
         var state: FeedConnectionState
     }
 
-    public let limits: ConnectionPoolLimits
-    public private(set) var phase: Phase = .idle
+    package let limits: ConnectionPoolLimits
+    package private(set) var phase: Phase = .idle
     private var allocator: ConnectionSlotAllocator
     /// Reserved instruments that are streamed (Dhan keeps a place for instruments it streams on
     /// its separate 20-level socket).
@@ -91,7 +91,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
     private var nextGeneration = 0
     private var reported = FeedConnectionState.disconnected
 
-    public init(limits: ConnectionPoolLimits) {
+    package init(limits: ConnectionPoolLimits) {
         self.limits = limits
         self.allocator = ConnectionSlotAllocator(
             maximumConnections: limits.maximumConnections,
@@ -100,7 +100,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
     }
 
     /// The feed's state as a whole (see the type's documentation).
-    public var state: FeedConnectionState {
+    package var state: FeedConnectionState {
         switch self.phase {
         case .idle, .stopped: return .disconnected
         case .failed(let reason): return .failed(reason: reason)
@@ -109,26 +109,26 @@ public struct FeedConnectionPoolStateMachine: Sendable {
     }
 
     /// The connections open now, in order.
-    public var openConnections: [Int] { self.connections.keys.sorted() }
+    package var openConnections: [Int] { self.connections.keys.sorted() }
 
     /// Instruments with a place, on all connections.
-    public var instrumentCount: Int { self.allocator.instrumentCount }
+    package var instrumentCount: Int { self.allocator.instrumentCount }
 
     /// The connection `instrument` has its place on, if any.
-    public func connection(of instrument: Instrument) -> Int? { self.allocator.slot(of: instrument) }
+    package func connection(of instrument: Instrument) -> Int? { self.allocator.slot(of: instrument) }
 
     /// The reference pool's refusal text for an instrument that does not fit.
-    public func capacityMessage() -> String { self.allocator.capacityMessage() }
+    package func capacityMessage() -> String { self.allocator.capacityMessage() }
 
     /// Opens the primary connection; only from `idle` (a failed or stopped pool is replaced, not restarted).
-    public mutating func start() -> [Action] {
+    package mutating func start() -> [Action] {
         guard self.phase == .idle else { return [] }
         self.phase = .running
         return [self.open(0)] + self.reportIfChanged()
     }
 
     /// Finds `instrument` a place (or the one it has); nothing is sent until ``subscribe(_:mode:depth:)``.
-    public mutating func reserve(_ instrument: Instrument) -> Reservation {
+    package mutating func reserve(_ instrument: Instrument) -> Reservation {
         switch self.allocator.assign(instrument) {
         case .assigned(let slot, _): return .reserved(connection: slot)
         case .alreadyAssigned(let slot): return .alreadyReserved(connection: slot)
@@ -138,7 +138,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
 
     /// Streams reserved instruments at `mode` on their connections, opening those not open yet;
     /// instruments without a place are ignored.
-    public mutating func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) -> [Action] {
+    package mutating func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) -> [Action] {
         let placed = self.grouped(instruments)
         for (_, group) in placed { self.streaming.formUnion(group) }
         guard self.phase == .running else { return [] }
@@ -152,7 +152,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
 
     /// Stops streaming instruments on their connections but keeps their places (the instrument
     /// moved to another socket and may come back).
-    public mutating func stopStreaming(_ instruments: [Instrument]) -> [Action] {
+    package mutating func stopStreaming(_ instruments: [Instrument]) -> [Action] {
         let placed = self.grouped(instruments.filter { self.streaming.remove($0) != nil })
         guard self.phase == .running else { return [] }
         return placed.compactMap { connection, group in
@@ -163,7 +163,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
     /// Gives up the instruments' places: they are unsubscribed on their connections, and a
     /// connection other than the primary that is left with no instrument is closed instead.
     /// Instruments without a place are ignored.
-    public mutating func release(_ instruments: [Instrument]) -> [Action] {
+    package mutating func release(_ instruments: [Instrument]) -> [Action] {
         var streamed: [Int: [Instrument]] = [:]
         var emptied: Set<Int> = []
         for instrument in instruments {
@@ -186,7 +186,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
     }
 
     /// Connection `connection`'s supervisor (of `generation`) reported `state`.
-    public mutating func connectionStateChanged(_ connection: Int, generation: Int, to state: FeedConnectionState) -> [Action] {
+    package mutating func connectionStateChanged(_ connection: Int, generation: Int, to state: FeedConnectionState) -> [Action] {
         guard self.phase == .running, self.connections[connection]?.generation == generation else { return [] }
         guard case .failed(let reason) = state else {
             self.connections[connection]?.state = state
@@ -199,7 +199,7 @@ public struct FeedConnectionPoolStateMachine: Sendable {
     }
 
     /// Closes every connection and forgets every place (the adapter is being disconnected).
-    public mutating func stop() -> [Action] {
+    package mutating func stop() -> [Action] {
         let open = self.openConnections
         self.phase = .stopped
         self.connections.removeAll()

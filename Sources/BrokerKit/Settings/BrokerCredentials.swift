@@ -20,19 +20,19 @@ import Darwin
 ///
 /// Values are trimmed; an empty value counts as missing. Secrets are never part of an error
 /// message or a description.
-public struct BrokerCredentials: Sendable, Equatable, CustomStringConvertible {
+package struct BrokerCredentials: Sendable, Equatable, CustomStringConvertible {
     /// The canonical broker name the fields belong to.
-    public let broker: String
+    package let broker: String
     private let values: [String: String]
     /// Where each field came from, for the log (`ws_connect`, a path, `[brokers.zerodha]`).
-    public let sources: [String: String]
+    package let sources: [String: String]
 
     /// A field's value; ``load(broker:fields:explicit:settings:environment:)`` guarantees the
     /// required ones are present.
-    public subscript(field: String) -> String? { self.values[field] }
+    package subscript(field: String) -> String? { self.values[field] }
 
     /// The field names and their sources, never the values.
-    public var description: String {
+    package var description: String {
         "\(self.broker) credentials: " + self.sources.sorted { $0.key < $1.key }.map { "\($0.key) from \($0.value)" }.joined(separator: ", ")
     }
 
@@ -41,7 +41,7 @@ public struct BrokerCredentials: Sendable, Equatable, CustomStringConvertible {
     /// - Parameters:
     ///   - optionalFields: read when present, never reported missing.
     ///   - environment: supplies `CREDENTIALS_DIRECTORY`, `XDG_CONFIG_HOME` and `HOME`.
-    public static func load(
+    package static func load(
         broker: String,
         fields: [String],
         optionalFields: [String] = [],
@@ -150,14 +150,14 @@ public struct BrokerCredentials: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Credentials are missing or unreadable; the message says which fields and where they were looked for.
-public struct BrokerCredentialsError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
+package struct BrokerCredentialsError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var message: String
 
-    public init(_ message: String) {
+    package init(_ message: String) {
         self.message = message
     }
 
-    public var description: String { self.message }
+    package var description: String { self.message }
 }
 
 private func nonEmpty(_ value: String?) -> String? {

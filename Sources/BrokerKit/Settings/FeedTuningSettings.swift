@@ -18,17 +18,17 @@ import NIOCore
 ///
 /// Silence is checked every `stall_timeout_s / 3` (at most every 30 s), so a stall is noticed
 /// within a third of the timeout after it is due.
-public enum FeedTuningSettings {
+package enum FeedTuningSettings {
     /// A day: a feed silent for longer while subscribed is not streaming, whatever the market.
     static let longestStallTimeout: Double = 86_400
 
-    public static let keys = [
+    package static let keys = [
         "reconnect_initial_delay_ms", "reconnect_multiplier", "reconnect_max_delay_ms", "reconnect_max_attempts", "stall_timeout_s",
         "subscribe_batch_ms", "max_connections", "max_instruments_per_connection",
     ]
 
     /// The supervision settings: `defaults` with any of the keys above that `settings` sets.
-    public static func supervision(
+    package static func supervision(
         _ settings: BrokerSettings,
         broker: String,
         defaults: FeedSupervisorStateMachine.Configuration
@@ -75,7 +75,7 @@ public enum FeedTuningSettings {
     }
 
     /// The batching settings: `defaults` with `subscribe_batch_ms` when set.
-    public static func batching(
+    package static func batching(
         _ settings: BrokerSettings,
         broker: String,
         defaults: SubscriptionBatcher.Configuration
@@ -90,7 +90,7 @@ public enum FeedTuningSettings {
     /// ones from `max_connections` and `max_instruments_per_connection`. A value above the
     /// broker's limit is an error rather than clamped: the broker would refuse the connection or
     /// the subscriptions, and the feed would fail later with a less clear message.
-    public static func connectionPool(
+    package static func connectionPool(
         _ settings: BrokerSettings,
         broker: String,
         brokerLimits: ConnectionPoolLimits

@@ -9,7 +9,7 @@ import NIOWebSocket
 ///
 /// The supervisor owns the codec on its event loop and calls it from there only, so a codec may
 /// keep mutable state (the token → instrument map its decoder needs) without locks.
-public protocol BrokerFeedCodec: SendableMetatype {
+package protocol BrokerFeedCodec: SendableMetatype {
     /// Sent first on every new connection, before the subscription replay (Fyers' in-band
     /// authentication). Default: nothing.
     mutating func openingMessages() -> [WebSocketMessage]
@@ -25,12 +25,12 @@ public protocol BrokerFeedCodec: SendableMetatype {
 }
 
 extension BrokerFeedCodec {
-    public func openingMessages() -> [WebSocketMessage] { [] }
-    public func shouldRetry(after error: BrokerWebSocketError) -> Bool { true }
+    package func openingMessages() -> [WebSocketMessage] { [] }
+    package func shouldRetry(after error: BrokerWebSocketError) -> Bool { true }
 }
 
 /// What the supervisor does after a message is decoded.
-public enum BrokerMessageOutcome: Sendable, Equatable {
+package enum BrokerMessageOutcome: Sendable, Equatable {
     case accepted
     /// The broker ended the session; reconnect (with backoff) when `retry`, else fail with `reason`.
     case closeConnection(reason: String, retry: Bool)
@@ -44,16 +44,16 @@ public enum BrokerMessageOutcome: Sendable, Equatable {
 /// carries out the actions (sockets, timers, the codec). Everything runs on one event loop, the
 /// one the socket uses, so an inbound message goes from NIO to the codec to the sink with no hop.
 /// The public methods may be called from any thread.
-public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
-    public struct Configuration: Sendable {
-        public var supervision: FeedSupervisorStateMachine.Configuration
-        public var batching: SubscriptionBatcher.Configuration
-        public var client: BrokerWebSocketClient.Configuration
+package final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
+    package struct Configuration: Sendable {
+        package var supervision: FeedSupervisorStateMachine.Configuration
+        package var batching: SubscriptionBatcher.Configuration
+        package var client: BrokerWebSocketClient.Configuration
         /// Whether pings and pongs from the broker count as data for stall detection (some
         /// brokers send nothing else while the market is closed).
-        public var controlFramesCountAsData: Bool
+        package var controlFramesCountAsData: Bool
 
-        public init(
+        package init(
             supervision: FeedSupervisorStateMachine.Configuration = .init(),
             batching: SubscriptionBatcher.Configuration = .init(),
             client: BrokerWebSocketClient.Configuration = .init(),
@@ -68,7 +68,7 @@ public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
 
     /// Builds the request for a connect attempt (0 = first connect, 1… = reconnects). Called
     /// before every attempt so credentials can be re-read, or a single-use URL fetched (Upstox).
-    public typealias RequestFactory = @Sendable (_ attempt: Int) async throws -> BrokerWebSocketRequest
+    package typealias RequestFactory = @Sendable (_ attempt: Int) async throws -> BrokerWebSocketRequest
 
     private let eventLoop: any EventLoop
     private let configuration: Configuration
@@ -80,7 +80,7 @@ public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
     /// - Parameters:
     ///   - codec: handed over to the event loop; the caller keeps no copy.
     ///   - random: the backoff jitter source (a seeded one in tests).
-    public init(
+    package init(
         configuration: Configuration = Configuration(),
         makeRequest: @escaping RequestFactory,
         codec: sending Codec,
@@ -103,13 +103,13 @@ public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
     }
 
     /// The state last reported to the sink.
-    public var connectionState: FeedConnectionState {
+    package var connectionState: FeedConnectionState {
         self.publishedState.withLockedValue { $0 }
     }
 
     /// Starts connecting and reporting to `sink`; returns at once (progress is reported as state
     /// changes). Starting a failed or stopped supervisor starts it over, with its subscriptions.
-    public func start(sink: any FeedEventSink) {
+    package func start(sink: any FeedEventSink) {
         self.onLoop { supervisor in
             supervisor.engine.value.sink = sink
             supervisor.apply(supervisor.engine.value.machine.start())
@@ -118,14 +118,14 @@ public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
 
     /// Streams `instruments` at `mode` (sent within the batching window while connected, and
     /// replayed after every reconnect).
-    public func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) {
+    package func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int) {
         self.onLoop { supervisor in
             supervisor.apply(supervisor.engine.value.machine.subscribe(instruments, mode: mode, depth: depth, now: .now()))
         }
     }
 
     /// Stops streaming `instruments`.
-    public func unsubscribe(_ instruments: [Instrument]) {
+    package func unsubscribe(_ instruments: [Instrument]) {
         self.onLoop { supervisor in
             supervisor.apply(supervisor.engine.value.machine.unsubscribe(instruments))
         }
@@ -133,7 +133,7 @@ public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
 
     /// Closes the connection, cancels every timer, forgets the subscriptions and reports
     /// `disconnected`; returns once the socket is closed.
-    public func stop() async {
+    package func stop() async {
         let closed = try? await self.eventLoop.submit { [self] in
             let connection = self.engine.value.connection
             self.apply(self.engine.value.machine.stop())
@@ -143,7 +143,7 @@ public final class FeedSupervisor<Codec: BrokerFeedCodec>: Sendable {
     }
 
     /// The subscriptions that would be replayed on a new connection, for diagnostics and tests.
-    public func activeSubscriptions() async -> [FeedSubscription] {
+    package func activeSubscriptions() async -> [FeedSubscription] {
         (try? await self.eventLoop.submit { [self] in self.engine.value.machine.activeSubscriptions }.get()) ?? []
     }
 

@@ -19,16 +19,16 @@ import NIOCore
 /// (``dataReceived()``); the periodic ``stallCheck(now:)`` turns the flag into a time, so the
 /// hot path never reads a clock. A stall is therefore detected between `stallTimeout` and
 /// `stallTimeout + stallCheckInterval` after the last message.
-public struct FeedSupervisorStateMachine {
-    public struct Configuration: Sendable, Equatable {
-        public var reconnect: ReconnectPolicy
+package struct FeedSupervisorStateMachine {
+    package struct Configuration: Sendable, Equatable {
+        package var reconnect: ReconnectPolicy
         /// Silence (with subscriptions active) that counts as a dead feed; `nil` disables the check.
-        public var stallTimeout: TimeAmount?
+        package var stallTimeout: TimeAmount?
         /// How often silence is checked.
-        public var stallCheckInterval: TimeAmount
+        package var stallCheckInterval: TimeAmount
 
         /// OpenAlgo's watchdog values (spec §0.3): 90 s of silence, checked every 30 s.
-        public init(
+        package init(
             reconnect: ReconnectPolicy = ReconnectPolicy(),
             stallTimeout: TimeAmount? = .seconds(90),
             stallCheckInterval: TimeAmount = .seconds(30)
@@ -41,7 +41,7 @@ public struct FeedSupervisorStateMachine {
     }
 
     /// Where the machine is.
-    public enum State: Sendable, Equatable {
+    package enum State: Sendable, Equatable {
         case idle
         /// Opening a connection; `attempt` 0 is the first connect, 1… are reconnects.
         case connecting(attempt: Int)
@@ -53,7 +53,7 @@ public struct FeedSupervisorStateMachine {
     }
 
     /// What the driver must do, in order.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Tell the sink (`FeedEventSink.feedStateChanged`).
         case report(FeedConnectionState)
         /// Open a connection (building a fresh request: tokens may have changed).
@@ -74,8 +74,8 @@ public struct FeedSupervisorStateMachine {
         case forward(SubscriptionChange, [Instrument])
     }
 
-    public let configuration: Configuration
-    public private(set) var state: State = .idle
+    package let configuration: Configuration
+    package private(set) var state: State = .idle
     private var random: any RandomNumberGenerator
     private var subscriptions: [Instrument: (mode: SubscriptionMode, depth: Int, sequence: Int)] = [:]
     private var nextSequence = 0
@@ -83,20 +83,20 @@ public struct FeedSupervisorStateMachine {
     private var sawDataSinceCheck = false
 
     /// - Parameter random: the jitter source; pass a seeded generator for repeatable delays.
-    public init(configuration: Configuration = Configuration(), random: some RandomNumberGenerator = SystemRandomNumberGenerator()) {
+    package init(configuration: Configuration = Configuration(), random: some RandomNumberGenerator = SystemRandomNumberGenerator()) {
         self.configuration = configuration
         self.random = random
     }
 
     /// The active subscriptions, in the order they were first requested.
-    public var activeSubscriptions: [FeedSubscription] {
+    package var activeSubscriptions: [FeedSubscription] {
         self.subscriptions.sorted { $0.value.sequence < $1.value.sequence }.map {
             FeedSubscription(instrument: $0.key, mode: $0.value.mode, depth: $0.value.depth)
         }
     }
 
     /// Starts connecting (from `idle`, `failed` or `stopped`); ignored while already running.
-    public mutating func start() -> [Action] {
+    package mutating func start() -> [Action] {
         switch self.state {
         case .idle, .failed, .stopped:
             self.state = .connecting(attempt: 0)
@@ -107,7 +107,7 @@ public struct FeedSupervisorStateMachine {
     }
 
     /// The connection asked for by `.connect` is open.
-    public mutating func connectSucceeded(now: NIODeadline) -> [Action] {
+    package mutating func connectSucceeded(now: NIODeadline) -> [Action] {
         guard case .connecting = self.state else { return [.closeConnection] }
         self.state = .connected
         self.lastActivity = now
@@ -121,31 +121,31 @@ public struct FeedSupervisorStateMachine {
     ///
     /// - Parameter retryable: `false` for errors another attempt cannot fix (the broker said the
     ///   account may not stream); the feed fails at once.
-    public mutating func connectFailed(reason: String, retryable: Bool = true) -> [Action] {
+    package mutating func connectFailed(reason: String, retryable: Bool = true) -> [Action] {
         guard case .connecting(let attempt) = self.state else { return [] }
         return self.retry(after: attempt, reason: reason, retryable: retryable)
     }
 
     /// The open connection ended without being asked to.
-    public mutating func connectionLost(reason: String, retryable: Bool = true) -> [Action] {
+    package mutating func connectionLost(reason: String, retryable: Bool = true) -> [Action] {
         guard case .connected = self.state else { return [] }
         return [.cancelTimers] + self.retry(after: 0, reason: reason, retryable: retryable)
     }
 
     /// The backoff asked for by `.scheduleReconnect` is over.
-    public mutating func backoffElapsed() -> [Action] {
+    package mutating func backoffElapsed() -> [Action] {
         guard case .waitingToReconnect(let attempt) = self.state else { return [] }
         self.state = .connecting(attempt: attempt)
         return [.connect]
     }
 
     /// A data message arrived. Cheap: called for every message.
-    public mutating func dataReceived() {
+    package mutating func dataReceived() {
         self.sawDataSinceCheck = true
     }
 
     /// The check asked for by `.scheduleStallCheck` is due.
-    public mutating func stallCheck(now: NIODeadline) -> [Action] {
+    package mutating func stallCheck(now: NIODeadline) -> [Action] {
         guard case .connected = self.state, let timeout = self.configuration.stallTimeout else { return [] }
         if self.sawDataSinceCheck || self.subscriptions.isEmpty {
             self.sawDataSinceCheck = false
@@ -158,7 +158,7 @@ public struct FeedSupervisorStateMachine {
     }
 
     /// The hub wants `instruments` at `mode` (new, upgraded or downgraded).
-    public mutating func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int, now: NIODeadline) -> [Action] {
+    package mutating func subscribe(_ instruments: [Instrument], mode: SubscriptionMode, depth: Int, now: NIODeadline) -> [Action] {
         guard !instruments.isEmpty else { return [] }
         if self.subscriptions.isEmpty {
             self.lastActivity = now
@@ -177,14 +177,14 @@ public struct FeedSupervisorStateMachine {
     }
 
     /// The hub no longer wants `instruments`; unknown ones are ignored.
-    public mutating func unsubscribe(_ instruments: [Instrument]) -> [Action] {
+    package mutating func unsubscribe(_ instruments: [Instrument]) -> [Action] {
         let removed = instruments.filter { self.subscriptions.removeValue(forKey: $0) != nil }
         guard case .connected = self.state, !removed.isEmpty else { return [] }
         return [.forward(.unsubscribe, removed)]
     }
 
     /// Ends everything and forgets the subscriptions (the adapter is being disconnected).
-    public mutating func stop() -> [Action] {
+    package mutating func stop() -> [Action] {
         let previous = self.state
         self.state = .stopped
         self.subscriptions.removeAll()

@@ -12,9 +12,9 @@ import NIOCore
 /// ``firstOutcome(within:on:)``, because the adapter turns it into the error its `connect`
 /// throws (and the agent reports the failure from that error, once). After ``mute()`` nothing
 /// passes: the adapter is tearing down a feed that never started.
-public final class InitialConnectGate: FeedEventSink {
+package final class InitialConnectGate: FeedEventSink {
     /// How the first attempt ended.
-    public enum Outcome: Sendable, Equatable {
+    package enum Outcome: Sendable, Equatable {
         case connected
         /// The first attempt failed but the supervisor is retrying; the feed keeps reporting.
         case retrying
@@ -33,15 +33,15 @@ public final class InitialConnectGate: FeedEventSink {
     private let downstream: any FeedEventSink
     private let state = NIOLockedValueBox(State())
 
-    public init(forwardingTo downstream: any FeedEventSink) {
+    package init(forwardingTo downstream: any FeedEventSink) {
         self.downstream = downstream
     }
 
-    public func receive(_ tick: Tick) {
+    package func receive(_ tick: Tick) {
         self.downstream.receive(tick)
     }
 
-    public func feedStateChanged(_ feedState: FeedConnectionState) {
+    package func feedStateChanged(_ feedState: FeedConnectionState) {
         let (forward, resume) = self.state.withLockedValue { state -> (Bool, (CheckedContinuation<Outcome, Never>, Outcome)?) in
             if state.muted { return (false, nil) }
             guard state.outcome == nil else { return (true, nil) }
@@ -60,7 +60,7 @@ public final class InitialConnectGate: FeedEventSink {
     }
 
     /// Waits until the first attempt has an outcome, or `timeout` has passed (``Outcome/undecided``).
-    public func firstOutcome(within timeout: TimeAmount, on eventLoop: any EventLoop) async -> Outcome {
+    package func firstOutcome(within timeout: TimeAmount, on eventLoop: any EventLoop) async -> Outcome {
         let timer = eventLoop.scheduleTask(in: timeout) { self.settle(.undecided) }
         defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
@@ -74,7 +74,7 @@ public final class InitialConnectGate: FeedEventSink {
     }
 
     /// Stops forwarding anything: the adapter is stopping a feed whose connect failed.
-    public func mute() {
+    package func mute() {
         self.state.withLockedValue { $0.muted = true }
     }
 
@@ -97,12 +97,12 @@ public final class InitialConnectGate: FeedEventSink {
 }
 
 /// A feed that could not be started; the message says why (the broker's own words when it gave any).
-public struct BrokerFeedError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
+package struct BrokerFeedError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var message: String
 
-    public init(_ message: String) {
+    package init(_ message: String) {
         self.message = message
     }
 
-    public var description: String { self.message }
+    package var description: String { self.message }
 }

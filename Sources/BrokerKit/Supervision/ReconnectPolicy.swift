@@ -9,20 +9,20 @@ import NIOCore
 ///
 /// Pure: the random source is a parameter, so tests pass a seeded generator and get the same
 /// delays every run.
-public struct ReconnectPolicy: Sendable, Equatable {
+package struct ReconnectPolicy: Sendable, Equatable {
     /// The delay before the first attempt.
-    public var initialDelay: TimeAmount
+    package var initialDelay: TimeAmount
     /// How much each delay grows over the previous one.
-    public var multiplier: Double
+    package var multiplier: Double
     /// No delay is longer than this.
-    public var maximumDelay: TimeAmount
+    package var maximumDelay: TimeAmount
     /// Attempts after a drop (or a failed first connect) before the feed reports `failed`.
-    public var maximumAttempts: Int
+    package var maximumAttempts: Int
     /// The largest fraction (0...1) taken off a delay at random.
-    public var jitter: Double
+    package var jitter: Double
 
     /// The agent's documented default: 1 s doubling, at most 30 s, 5 attempts, up to 20 % jitter.
-    public init(
+    package init(
         initialDelay: TimeAmount = .seconds(1),
         multiplier: Double = 2,
         maximumDelay: TimeAmount = .seconds(30),
@@ -42,7 +42,7 @@ public struct ReconnectPolicy: Sendable, Equatable {
 
     /// The delay before attempt `attempt` (1-based) without jitter: what the jittered delay
     /// approaches from below.
-    public func nominalDelay(beforeAttempt attempt: Int) -> TimeAmount {
+    package func nominalDelay(beforeAttempt attempt: Int) -> TimeAmount {
         precondition(attempt >= 1, "attempts are numbered from 1")
         let cap = Double(self.maximumDelay.nanoseconds)
         var delay = Double(self.initialDelay.nanoseconds)
@@ -55,7 +55,7 @@ public struct ReconnectPolicy: Sendable, Equatable {
     }
 
     /// The delay before attempt `attempt` (1-based), or `nil` once the attempts are used up.
-    public func delay(beforeAttempt attempt: Int, using random: inout some RandomNumberGenerator) -> TimeAmount? {
+    package func delay(beforeAttempt attempt: Int, using random: inout some RandomNumberGenerator) -> TimeAmount? {
         guard attempt <= self.maximumAttempts else { return nil }
         let nominal = Double(self.nominalDelay(beforeAttempt: attempt).nanoseconds)
         let cut = self.jitter > 0 ? Double.random(in: 0..<self.jitter, using: &random) : 0

@@ -2,13 +2,13 @@ import MarketData
 import NIOCore
 
 /// What a feed should stream for one instrument, as the hub last asked for it.
-public struct FeedSubscription: Sendable, Hashable {
-    public var instrument: Instrument
-    public var mode: SubscriptionMode
+package struct FeedSubscription: Sendable, Hashable {
+    package var instrument: Instrument
+    package var mode: SubscriptionMode
     /// The depth levels asked for (only meaningful for ``SubscriptionMode/depth``).
-    public var depth: Int
+    package var depth: Int
 
-    public init(instrument: Instrument, mode: SubscriptionMode, depth: Int) {
+    package init(instrument: Instrument, mode: SubscriptionMode, depth: Int) {
         self.instrument = instrument
         self.mode = mode
         self.depth = depth
@@ -16,7 +16,7 @@ public struct FeedSubscription: Sendable, Hashable {
 }
 
 /// What a broker message does to its instruments.
-public enum SubscriptionChange: Sendable, Hashable {
+package enum SubscriptionChange: Sendable, Hashable {
     /// Stream at this mode (new, upgraded or downgraded: brokers keep one mode per instrument).
     case subscribe(mode: SubscriptionMode, depth: Int)
     /// Stop streaming.
@@ -25,11 +25,11 @@ public enum SubscriptionChange: Sendable, Hashable {
 
 /// Instruments that share one change and fit in one broker message; a codec turns each into one
 /// (or, for brokers that need a follow-up such as Kite's `mode`, a few) wire messages.
-public struct SubscriptionBatch: Sendable, Equatable {
-    public var change: SubscriptionChange
-    public var instruments: [Instrument]
+package struct SubscriptionBatch: Sendable, Equatable {
+    package var change: SubscriptionChange
+    package var instruments: [Instrument]
 
-    public init(change: SubscriptionChange, instruments: [Instrument]) {
+    package init(change: SubscriptionChange, instruments: [Instrument]) {
         self.change = change
         self.instruments = instruments
     }
@@ -37,7 +37,7 @@ public struct SubscriptionBatch: Sendable, Equatable {
     /// Groups changes into batches: unsubscribes first (they free broker-side capacity), then
     /// subscribes by mode and depth in order of first appearance; each batch holds at most
     /// `maximumInstrumentsPerMessage` instruments, in the order given.
-    public static func grouping(
+    package static func grouping(
         _ changes: some Sequence<(instrument: Instrument, change: SubscriptionChange)>,
         maximumInstrumentsPerMessage: Int
     ) -> [SubscriptionBatch] {
@@ -73,15 +73,15 @@ public struct SubscriptionBatch: Sendable, Equatable {
 /// fill a message, the batcher asks to be flushed at once.
 ///
 /// Pure and event-loop agnostic: the caller owns the timer.
-public struct SubscriptionBatcher: Sendable {
-    public struct Configuration: Sendable, Equatable {
+package struct SubscriptionBatcher: Sendable {
+    package struct Configuration: Sendable, Equatable {
         /// How long changes are collected before they are sent.
-        public var window: TimeAmount
+        package var window: TimeAmount
         /// The most instruments one broker message may carry (Kite 200, Dhan 100); `Int.max` when
         /// the broker takes any number.
-        public var maximumInstrumentsPerMessage: Int
+        package var maximumInstrumentsPerMessage: Int
 
-        public init(window: TimeAmount = .milliseconds(500), maximumInstrumentsPerMessage: Int = .max) {
+        package init(window: TimeAmount = .milliseconds(500), maximumInstrumentsPerMessage: Int = .max) {
             precondition(window >= .zero, "the window cannot be negative")
             precondition(maximumInstrumentsPerMessage >= 1, "a message carries at least one instrument")
             self.window = window
@@ -90,7 +90,7 @@ public struct SubscriptionBatcher: Sendable {
     }
 
     /// What the caller does after adding changes.
-    public enum Action: Sendable, Equatable {
+    package enum Action: Sendable, Equatable {
         /// Nothing: a flush is already scheduled.
         case none
         /// Schedule ``flush()`` at this deadline (the first change of a new window).
@@ -99,19 +99,19 @@ public struct SubscriptionBatcher: Sendable {
         case flushNow
     }
 
-    public let configuration: Configuration
+    package let configuration: Configuration
     private var pending: [Instrument: (change: SubscriptionChange, sequence: Int)] = [:]
     private var nextSequence = 0
 
-    public init(configuration: Configuration = Configuration()) {
+    package init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
     }
 
     /// Whether changes are waiting for a flush.
-    public var hasPendingChanges: Bool { !self.pending.isEmpty }
+    package var hasPendingChanges: Bool { !self.pending.isEmpty }
 
     /// Records `change` for `instruments`.
-    public mutating func add(_ change: SubscriptionChange, for instruments: [Instrument], now: NIODeadline) -> Action {
+    package mutating func add(_ change: SubscriptionChange, for instruments: [Instrument], now: NIODeadline) -> Action {
         guard !instruments.isEmpty else { return .none }
         let startsWindow = self.pending.isEmpty
         for instrument in instruments {
@@ -124,7 +124,7 @@ public struct SubscriptionBatcher: Sendable {
 
     /// The pending changes as broker-sized batches (see ``SubscriptionBatch/grouping(_:maximumInstrumentsPerMessage:)``);
     /// the batcher is empty afterwards.
-    public mutating func flush() -> [SubscriptionBatch] {
+    package mutating func flush() -> [SubscriptionBatch] {
         let changes = self.pending.sorted { $0.value.sequence < $1.value.sequence }.map { (instrument: $0.key, change: $0.value.change) }
         self.pending.removeAll(keepingCapacity: true)
         return SubscriptionBatch.grouping(changes, maximumInstrumentsPerMessage: self.configuration.maximumInstrumentsPerMessage)
@@ -132,7 +132,7 @@ public struct SubscriptionBatcher: Sendable {
 
     /// Drops pending changes, as when the connection is lost: the replay after reconnecting
     /// sends the whole subscription set anyway.
-    public mutating func discardPendingChanges() {
+    package mutating func discardPendingChanges() {
         self.pending.removeAll()
     }
 }

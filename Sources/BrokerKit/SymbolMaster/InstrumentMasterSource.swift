@@ -22,14 +22,14 @@ import Darwin
 ///    instrument that still exists, which beats no feed at all.
 ///
 /// Downloads ask for the uncompressed body (no `Accept-Encoding`).
-public struct InstrumentMasterSource: Sendable {
+package struct InstrumentMasterSource: Sendable {
     /// The canonical broker name, for messages and the `[brokers.<name>]` table they point at.
-    public let broker: String
-    public let settings: BrokerSettings
+    package let broker: String
+    package let settings: BrokerSettings
     /// Where the broker publishes its master, used when `instruments_url` is not set.
-    public let defaultURL: String
+    package let defaultURL: String
     /// The cache file's name under the cache directory (`zerodha-instruments.csv`).
-    public let cacheFileName: String
+    package let cacheFileName: String
     private let environment: [String: String]
     private let eventLoop: any EventLoop
     private let logger: Logger
@@ -38,7 +38,7 @@ public struct InstrumentMasterSource: Sendable {
     /// - Parameters:
     ///   - environment: supplies `XDG_CACHE_HOME` and `HOME` for the cache directory.
     ///   - eventLoop: where the download runs.
-    public init(
+    package init(
         broker: String,
         settings: BrokerSettings,
         defaultURL: String,
@@ -58,15 +58,15 @@ public struct InstrumentMasterSource: Sendable {
     }
 
     /// The cache file, or `nil` when neither `XDG_CACHE_HOME` nor `HOME` is set.
-    public var cachePath: String? {
+    package var cachePath: String? {
         Self.cacheDirectory(environment: self.environment).map { "\($0)/\(self.cacheFileName)" }
     }
 
     /// The URL a download uses.
-    public var url: String { self.settings["instruments_url"] ?? self.defaultURL }
+    package var url: String { self.settings["instruments_url"] ?? self.defaultURL }
 
     /// The master's bytes from the first source above that has them.
-    public func load() async throws(BrokerConfigurationError) -> [UInt8] {
+    package func load() async throws(BrokerConfigurationError) -> [UInt8] {
         if let path = self.settings["instruments_file"] {
             switch readWholeFile(path) {
             case .success(let bytes):
@@ -213,7 +213,7 @@ extension BrokerAdapterContext {
     ///   - defaultURL: where the broker publishes its master.
     ///   - cacheFileName: the name of the daily copy under `$XDG_CACHE_HOME/openalgo/`.
     ///   - parse: the broker's own format (Kite CSV, SmartAPI JSON, Dhan CSV).
-    public func loadSymbolMaster(
+    package func loadSymbolMaster(
         defaultURL: String,
         cacheFileName: String,
         parse: ([UInt8]) throws(SymbolMasterError) -> SymbolMaster

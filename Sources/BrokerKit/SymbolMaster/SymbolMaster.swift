@@ -5,23 +5,23 @@ import MarketData
 /// It carries both directions an adapter needs: what to put in a subscribe request (``token``,
 /// ``brokerExchange``) and how to recognise the instrument in a binary packet (``feedSegment`` with
 /// ``token``).
-public struct BrokerInstrument: Sendable, Hashable {
+package struct BrokerInstrument: Sendable, Hashable {
     /// The instrument as OpenAlgo clients name it (`NFO`, `NIFTY28DEC2425000CE`).
-    public var instrument: Instrument
+    package var instrument: Instrument
     /// The broker's identifier in requests and packets, as text (`738561`, `2885`, `99926000`).
-    public var token: String
+    package var token: String
     /// The broker's exchange or segment name (`NSE` for Kite and Angel, `NSE_EQ`/`IDX_I` for Dhan).
-    public var brokerExchange: String
+    package var brokerExchange: String
     /// The segment code packets carry next to the token: Kite's token low byte, Angel's exchange
     /// type, Dhan's exchange segment byte.
-    public var feedSegment: UInt8
+    package var feedSegment: UInt8
     /// The broker's own trading symbol, kept for logs and order APIs.
-    public var brokerSymbol: String
+    package var brokerSymbol: String
     /// `EQ`, `FUT`, `CE`, `PE`, `INDEX` or the broker's own type name.
-    public var instrumentType: String
-    public var lotSize: Int
+    package var instrumentType: String
+    package var lotSize: Int
 
-    public init(
+    package init(
         instrument: Instrument,
         token: String,
         brokerExchange: String,
@@ -46,7 +46,7 @@ public struct BrokerInstrument: Sendable, Hashable {
 /// direction runs for incoming packets. When two rows resolve to the same OpenAlgo instrument or the
 /// same token, the first one wins, as a database lookup on the reference's table would return it;
 /// ``duplicateCount`` says how many rows lost so a surprising master shows up in logs.
-public struct SymbolMaster: Sendable {
+package struct SymbolMaster: Sendable {
     private struct TokenKey: Hashable {
         var segment: UInt8
         var token: String
@@ -54,17 +54,17 @@ public struct SymbolMaster: Sendable {
 
     private var byInstrument: [Instrument: BrokerInstrument] = [:]
     private var byToken: [TokenKey: Instrument] = [:]
-    public private(set) var duplicateCount = 0
+    package private(set) var duplicateCount = 0
 
-    public init() {}
+    package init() {}
 
-    public init(_ entries: some Sequence<BrokerInstrument>) {
+    package init(_ entries: some Sequence<BrokerInstrument>) {
         for entry in entries { self.insert(entry) }
     }
 
-    public var count: Int { self.byInstrument.count }
+    package var count: Int { self.byInstrument.count }
 
-    public mutating func insert(_ entry: BrokerInstrument) {
+    package mutating func insert(_ entry: BrokerInstrument) {
         if self.byInstrument[entry.instrument] == nil {
             self.byInstrument[entry.instrument] = entry
         } else {
@@ -77,12 +77,12 @@ public struct SymbolMaster: Sendable {
     }
 
     /// The broker's row for an OpenAlgo instrument; `nil` means the reference's "Symbol not found" ack.
-    public func entry(for instrument: Instrument) -> BrokerInstrument? {
+    package func entry(for instrument: Instrument) -> BrokerInstrument? {
         self.byInstrument[instrument]
     }
 
     /// The broker's row for a token seen in a packet of `feedSegment`.
-    public func entry(feedSegment: UInt8, token: String) -> BrokerInstrument? {
+    package func entry(feedSegment: UInt8, token: String) -> BrokerInstrument? {
         guard let instrument = self.byToken[TokenKey(segment: feedSegment, token: token)] else { return nil }
         return self.byInstrument[instrument]
     }
@@ -90,12 +90,12 @@ public struct SymbolMaster: Sendable {
 
 /// A master file the parser cannot use at all (a missing column, an empty file). Rows that are merely
 /// odd (unknown exchange, unparsable numbers) are skipped instead, as the reference drops them.
-public struct SymbolMasterError: Error, Sendable, Hashable, CustomStringConvertible {
-    public var message: String
+package struct SymbolMasterError: Error, Sendable, Hashable, CustomStringConvertible {
+    package var message: String
 
-    public init(_ message: String) {
+    package init(_ message: String) {
         self.message = message
     }
 
-    public var description: String { self.message }
+    package var description: String { self.message }
 }

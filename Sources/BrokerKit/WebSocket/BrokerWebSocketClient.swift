@@ -16,7 +16,7 @@ import NIOWebSocket
 /// broker sends right behind the upgrade response is held until then), so a driver can record
 /// the connection before its first message arrives. If the connect fails, the delegate is never
 /// called.
-public protocol BrokerWebSocketDelegate: Sendable {
+package protocol BrokerWebSocketDelegate: Sendable {
     /// A complete text or binary message (fragments already joined).
     func webSocket(_ connection: BrokerWebSocketConnection, didReceive message: WebSocketMessage)
     /// A ping or pong from the server; pings are answered by the client before this is called.
@@ -28,26 +28,26 @@ public protocol BrokerWebSocketDelegate: Sendable {
 }
 
 extension BrokerWebSocketDelegate {
-    public func webSocket(_ connection: BrokerWebSocketConnection, didReceiveControlFrame opcode: WebSocketOpcode) {}
+    package func webSocket(_ connection: BrokerWebSocketConnection, didReceiveControlFrame opcode: WebSocketOpcode) {}
 }
 
 /// Opens WebSocket connections to brokers: TCP, TLS for `wss://` (certificates verified against
 /// the system's trust roots, SNI sent), the HTTP/1.1 upgrade with extra headers, then framing,
 /// fragment reassembly, ping answers and an optional keepalive.
-public enum BrokerWebSocketClient {
+package enum BrokerWebSocketClient {
     /// How the client talks to one broker.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// Covers TCP connect, TLS handshake and upgrade together.
-        public var connectTimeout: TimeAmount
+        package var connectTimeout: TimeAmount
         /// The largest message accepted, after joining fragments; a larger one closes the
         /// connection with 1009.
-        public var maximumMessageSize: Int
+        package var maximumMessageSize: Int
         /// What the client sends on its own to keep the connection alive.
-        public var keepalive: Keepalive
+        package var keepalive: Keepalive
         /// TLS settings for `wss://`; the default verifies certificates against the system roots.
-        public var tls: TLSConfiguration
+        package var tls: TLSConfiguration
 
-        public init(
+        package init(
             connectTimeout: TimeAmount = .seconds(10),
             maximumMessageSize: Int = 4 << 20,
             keepalive: Keepalive = .none,
@@ -61,7 +61,7 @@ public enum BrokerWebSocketClient {
     }
 
     /// What to send to keep a connection alive, since brokers differ (spec §0.3).
-    public enum Keepalive: Sendable, Equatable {
+    package enum Keepalive: Sendable, Equatable {
         case none
         /// A text message every `interval` (Angel One's documented `"ping"`).
         case text(String, every: TimeAmount)
@@ -71,7 +71,7 @@ public enum BrokerWebSocketClient {
     }
 
     /// Connects and upgrades; the connection's socket runs on `eventLoop`, where `delegate` is called.
-    public static func connect(
+    package static func connect(
         _ request: BrokerWebSocketRequest,
         configuration: Configuration = Configuration(),
         on eventLoop: any EventLoop,
@@ -172,7 +172,7 @@ public enum BrokerWebSocketClient {
     }
 
     /// Connects and upgrades; see ``connect(_:configuration:on:delegate:)``.
-    public static func connect(
+    package static func connect(
         _ request: BrokerWebSocketRequest,
         configuration: Configuration = Configuration(),
         on eventLoop: any EventLoop,
@@ -195,7 +195,7 @@ public enum BrokerWebSocketClient {
 
 /// An open broker socket. Sending is safe from any thread (off the event loop it costs a hop);
 /// on the event loop it writes straight through.
-public final class BrokerWebSocketConnection: Sendable {
+package final class BrokerWebSocketConnection: Sendable {
     private let channel: any Channel
 
     init(channel: any Channel) {
@@ -203,18 +203,18 @@ public final class BrokerWebSocketConnection: Sendable {
     }
 
     /// The loop the socket and the delegate run on.
-    public var eventLoop: any EventLoop { self.channel.eventLoop }
+    package var eventLoop: any EventLoop { self.channel.eventLoop }
 
     /// Completes when the socket is closed.
-    public var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
+    package var closeFuture: EventLoopFuture<Void> { self.channel.closeFuture }
 
     /// Sends one message.
-    public func send(_ message: WebSocketMessage) {
+    package func send(_ message: WebSocketMessage) {
         self.channel.writeAndFlush(Self.frame(message), promise: nil)
     }
 
     /// Sends messages in order with one flush (a subscription replay after reconnect).
-    public func send(_ messages: [WebSocketMessage]) {
+    package func send(_ messages: [WebSocketMessage]) {
         guard !messages.isEmpty else { return }
         if self.channel.eventLoop.inEventLoop {
             for message in messages { self.channel.write(Self.frame(message), promise: nil) }
@@ -224,13 +224,13 @@ public final class BrokerWebSocketConnection: Sendable {
         }
     }
 
-    public func send(text: String) { self.send(.text(text)) }
+    package func send(text: String) { self.send(.text(text)) }
 
-    public func send(binary: ByteBuffer) { self.send(.binary(binary)) }
+    package func send(binary: ByteBuffer) { self.send(.binary(binary)) }
 
     /// Sends a close frame (1000) and closes the socket; the delegate then sees a `nil` error.
     @discardableResult
-    public func close() -> EventLoopFuture<Void> {
+    package func close() -> EventLoopFuture<Void> {
         let promise = self.channel.eventLoop.makePromise(of: Void.self)
         self.channel.triggerUserOutboundEvent(CloseRequest(), promise: nil)
         self.channel.closeFuture.cascade(to: promise)
@@ -238,7 +238,7 @@ public final class BrokerWebSocketConnection: Sendable {
     }
 
     /// Closes the socket at once, without a close frame (what a dead peer gets).
-    public func abort() {
+    package func abort() {
         self.channel.close(promise: nil)
     }
 

@@ -5,9 +5,9 @@ import NIOWebSocket
 ///
 /// A struct over a private enum (as swift-service-lifecycle does) so that cases can be added
 /// without breaking callers; match on ``kind`` and read ``httpStatus`` or ``closeCode``.
-public struct BrokerWebSocketError: Error, Sendable, Equatable, CustomStringConvertible {
+package struct BrokerWebSocketError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The category of failure.
-    public struct Kind: Sendable, Hashable, CustomStringConvertible {
+    package struct Kind: Sendable, Hashable, CustomStringConvertible {
         fileprivate enum Code: Hashable {
             case invalidURL
             case connectTimeout
@@ -22,32 +22,32 @@ public struct BrokerWebSocketError: Error, Sendable, Equatable, CustomStringConv
         fileprivate let code: Code
 
         /// The URL is not a usable `ws://` or `wss://` address.
-        public static let invalidURL = Kind(code: .invalidURL)
+        package static let invalidURL = Kind(code: .invalidURL)
         /// TCP, TLS and the upgrade did not finish within the connect timeout.
-        public static let connectTimeout = Kind(code: .connectTimeout)
+        package static let connectTimeout = Kind(code: .connectTimeout)
         /// The server answered the upgrade with another HTTP status (401/403: bad credentials).
-        public static let upgradeRejected = Kind(code: .upgradeRejected)
+        package static let upgradeRejected = Kind(code: .upgradeRejected)
         /// The server sent a close frame.
-        public static let closedByServer = Kind(code: .closedByServer)
+        package static let closedByServer = Kind(code: .closedByServer)
         /// The connection ended without a close frame.
-        public static let connectionLost = Kind(code: .connectionLost)
+        package static let connectionLost = Kind(code: .connectionLost)
         /// A keepalive ping got no pong before the next one was due.
-        public static let pingTimeout = Kind(code: .pingTimeout)
+        package static let pingTimeout = Kind(code: .pingTimeout)
         /// The server broke the WebSocket protocol (or sent a message over the size limit).
-        public static let protocolViolation = Kind(code: .protocolViolation)
+        package static let protocolViolation = Kind(code: .protocolViolation)
         /// A socket or TLS error (refused, reset, certificate not trusted, …).
-        public static let transport = Kind(code: .transport)
+        package static let transport = Kind(code: .transport)
 
-        public var description: String { "\(self.code)" }
+        package var description: String { "\(self.code)" }
     }
 
-    public let kind: Kind
+    package let kind: Kind
     /// A sentence for logs and `failed(reason:)`; never contains credentials.
-    public let message: String
+    package let message: String
     /// The HTTP status of a rejected upgrade.
-    public let httpStatus: Int?
+    package let httpStatus: Int?
     /// The code of the server's close frame.
-    public let closeCode: WebSocketErrorCode?
+    package let closeCode: WebSocketErrorCode?
 
     private init(_ kind: Kind, _ message: String, httpStatus: Int? = nil, closeCode: WebSocketErrorCode? = nil) {
         self.kind = kind
@@ -56,10 +56,10 @@ public struct BrokerWebSocketError: Error, Sendable, Equatable, CustomStringConv
         self.closeCode = closeCode
     }
 
-    public var description: String { self.message }
+    package var description: String { self.message }
 
     /// 401 or 403 on upgrade: the broker refused the credentials.
-    public var isAuthenticationFailure: Bool { self.httpStatus == 401 || self.httpStatus == 403 }
+    package var isAuthenticationFailure: Bool { self.httpStatus == 401 || self.httpStatus == 403 }
 
     static func invalidURL(_ url: String, _ problem: String) -> Self {
         Self(.invalidURL, "invalid WebSocket URL '\(url.split(separator: "?", maxSplits: 1).first ?? "")': \(problem)")

@@ -2,18 +2,18 @@ import NIOCore
 import NIOHTTP1
 
 /// A `ws://` or `wss://` address, split into what a connection needs.
-public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
+package struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
     /// `true` for `wss://`: TLS with certificate verification and SNI.
-    public var isSecure: Bool
+    package var isSecure: Bool
     /// The host name or IP literal (without IPv6 brackets).
-    public var host: String
-    public var port: Int
+    package var host: String
+    package var port: Int
     /// Path and query, as sent in the request line (`/smart-stream`, `/?api_key=…&access_token=…`).
-    public var target: String
+    package var target: String
 
     /// Parses `ws://host[:port][/path][?query]` or `wss://…`; brokers put credentials in the query
     /// (Kite, Dhan), so the query is kept verbatim.
-    public init(_ text: String) throws(BrokerWebSocketError) {
+    package init(_ text: String) throws(BrokerWebSocketError) {
         let secure: Bool
         var rest: Substring
         if text.lowercased().hasPrefix("wss://") {
@@ -59,13 +59,13 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The `Host` header value: the port only when it is not the scheme's default.
-    public var hostHeader: String {
+    package var hostHeader: String {
         let name = self.host.contains(":") ? "[\(self.host)]" : self.host
         return self.port == (self.isSecure ? 443 : 80) ? name : "\(name):\(self.port)"
     }
 
     /// The URL with its query elided: queries carry access tokens, so this is what logs show.
-    public var description: String {
+    package var description: String {
         let path = self.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? "/"
         return "\(self.isSecure ? "wss" : "ws")://\(self.hostHeader)\(path)\(self.target.contains("?") ? "?…" : "")"
     }
@@ -73,29 +73,29 @@ public struct WebSocketURL: Sendable, Hashable, CustomStringConvertible {
 
 /// Where to open a broker socket and the HTTP headers of the upgrade request (Angel One and Fyers
 /// authenticate by headers). Built fresh before every connect attempt, so tokens can be re-read.
-public struct BrokerWebSocketRequest: Sendable {
-    public var url: WebSocketURL
-    public var headers: HTTPHeaders
+package struct BrokerWebSocketRequest: Sendable {
+    package var url: WebSocketURL
+    package var headers: HTTPHeaders
 
-    public init(url: WebSocketURL, headers: HTTPHeaders = HTTPHeaders()) {
+    package init(url: WebSocketURL, headers: HTTPHeaders = HTTPHeaders()) {
         self.url = url
         self.headers = headers
     }
 
     /// Parses `url`; see ``WebSocketURL/init(_:)``.
-    public init(url: String, headers: [(String, String)] = []) throws(BrokerWebSocketError) {
+    package init(url: String, headers: [(String, String)] = []) throws(BrokerWebSocketError) {
         self.init(url: try WebSocketURL(url), headers: HTTPHeaders(headers))
     }
 
     /// The request a broker codec describes (`ZerodhaRequest.connection`, ...), ready to send.
-    public init(_ request: BrokerConnectionRequest) throws(BrokerWebSocketError) {
+    package init(_ request: BrokerConnectionRequest) throws(BrokerWebSocketError) {
         try self.init(url: request.url, headers: request.headers.map { ($0.name, $0.value) })
     }
 }
 
 /// A WebSocket message, inbound or outbound. Text is decoded because brokers only send short
 /// control and error JSON as text; ticks come as binary and stay in their `ByteBuffer`.
-public enum WebSocketMessage: Sendable, Equatable {
+package enum WebSocketMessage: Sendable, Equatable {
     case text(String)
     case binary(ByteBuffer)
 }

@@ -1,27 +1,27 @@
 /// Where and how to open a broker's market-data WebSocket: the URL with any query authentication
 /// already in it, and the extra HTTP upgrade headers. The networking layer uses it as is, so tests
 /// can point the same construction at a local fake server by passing its `ws://` base URL.
-public struct BrokerConnectionRequest: Sendable, Hashable {
-    public var url: String
-    public var headers: [BrokerHeader]
+package struct BrokerConnectionRequest: Sendable, Hashable {
+    package var url: String
+    package var headers: [BrokerHeader]
 
-    public init(url: String, headers: [BrokerHeader] = []) {
+    package init(url: String, headers: [BrokerHeader] = []) {
         self.url = url
         self.headers = headers
     }
 }
 
 /// One HTTP header of a WebSocket upgrade request.
-public struct BrokerHeader: Sendable, Hashable, CustomStringConvertible {
-    public var name: String
-    public var value: String
+package struct BrokerHeader: Sendable, Hashable, CustomStringConvertible {
+    package var name: String
+    package var value: String
 
-    public init(_ name: String, _ value: String) {
+    package init(_ name: String, _ value: String) {
         self.name = name
         self.value = value
     }
 
-    public var description: String { "\(self.name): \(self.value)" }
+    package var description: String { "\(self.name): \(self.value)" }
 }
 
 package enum URLQuery {

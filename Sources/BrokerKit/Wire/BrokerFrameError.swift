@@ -4,7 +4,7 @@
 /// A struct over a private enum so that new reasons can be added without breaking callers; compare
 /// against the static constructors, or log ``description``, which names the broker, the packet and
 /// the byte counts involved.
-public struct BrokerFrameError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct BrokerFrameError: Error, Sendable, Hashable, CustomStringConvertible {
     private enum Code: Sendable, Hashable {
         case truncated(what: String, needed: Int, available: Int)
         case unexpectedLength(what: String, length: Int, expected: Int)
@@ -20,31 +20,31 @@ public struct BrokerFrameError: Error, Sendable, Hashable, CustomStringConvertib
     }
 
     /// The frame or packet ends before the bytes its layout or header needs.
-    public static func truncated(_ what: String, needed: Int, available: Int) -> Self {
+    package static func truncated(_ what: String, needed: Int, available: Int) -> Self {
         Self(.truncated(what: what, needed: needed, available: available))
     }
 
     /// A packet whose kind fixes its size arrived with another size.
-    public static func unexpectedLength(_ what: String, length: Int, expected: Int) -> Self {
+    package static func unexpectedLength(_ what: String, length: Int, expected: Int) -> Self {
         Self(.unexpectedLength(what: what, length: length, expected: expected))
     }
 
     /// A packet kind this decoder cannot interpret and cannot skip.
-    public static func unknownPacketKind(_ what: String, code: Int) -> Self {
+    package static func unknownPacketKind(_ what: String, code: Int) -> Self {
         Self(.unknownPacketKind(what: what, code: code))
     }
 
     /// A field that violates the layout (a length below the header size, a token that is not text).
-    public static func malformed(_ what: String, reason: String) -> Self {
+    package static func malformed(_ what: String, reason: String) -> Self {
         Self(.malformed(what: what, reason: reason))
     }
 
     /// Bytes left over after the packets the frame header announced.
-    public static func trailingBytes(_ what: String, count: Int) -> Self {
+    package static func trailingBytes(_ what: String, count: Int) -> Self {
         Self(.trailingBytes(what: what, count: count))
     }
 
-    public var description: String {
+    package var description: String {
         switch self.code {
         case .truncated(let what, let needed, let available):
             return "\(what) is truncated: needs \(needed) bytes, has \(available)"
