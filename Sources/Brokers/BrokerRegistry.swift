@@ -21,25 +21,22 @@ public enum BrokerRegistry {
         public var makeAdapter: (@Sendable (BrokerAdapterContext) throws(BrokerConfigurationError) -> any BrokerAdapter)?
 
         public var isSupported: Bool { self.makeAdapter != nil }
+
+        /// A broker streamed by ``PooledBrokerFeed``: the one line a new broker's target adds here.
+        static func pooled<Broker: PooledFeedBroker>(_ broker: Broker.Type, aliases: [String] = []) -> Entry {
+            Entry(
+                name: Broker.name,
+                aliases: aliases,
+                makeAdapter: { context throws(BrokerConfigurationError) in try PooledBrokerFeed<Broker>(context: context) }
+            )
+        }
     }
 
     /// Every broker the agent knows, in the order they are listed to people.
     public static let entries: [Entry] = [
-        Entry(
-            name: "zerodha",
-            aliases: [],
-            makeAdapter: { context throws(BrokerConfigurationError) in try ZerodhaFeed(context: context) }
-        ),
-        Entry(
-            name: "angelone",
-            aliases: ["angel"],
-            makeAdapter: { context throws(BrokerConfigurationError) in try AngelOneFeed(context: context) }
-        ),
-        Entry(
-            name: "dhan",
-            aliases: [],
-            makeAdapter: { context throws(BrokerConfigurationError) in try DhanFeed(context: context) }
-        ),
+        .pooled(ZerodhaBroker.self),
+        .pooled(AngelOneBroker.self, aliases: ["angel"]),
+        .pooled(DhanBroker.self),
         Entry(name: "fyers", aliases: [], makeAdapter: nil),
         Entry(name: "upstox", aliases: [], makeAdapter: nil),
         Entry(

@@ -62,3 +62,16 @@ public struct BrokerAdapterContext: Sendable {
         self.logger = logger
     }
 }
+
+extension BrokerSettings {
+    /// The WebSocket URL under `key`, or `defaultURL`; an error naming the key when it is not one.
+    package func webSocketURL(_ key: String, broker: String, default defaultURL: String) throws(BrokerConfigurationError) -> String {
+        let url = self[key] ?? defaultURL
+        do {
+            _ = try WebSocketURL(url)
+        } catch {
+            throw BrokerConfigurationError("[brokers.\(broker)] \(key): \(error.message)")
+        }
+        return url
+    }
+}
