@@ -88,7 +88,7 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // The framework every broker feed is built on; see docs/ and README's layout table.
+        // The framework every broker feed is built on (README, "Layout", says what is where).
         .target(
             name: "BrokerKit",
             dependencies: [
@@ -108,7 +108,6 @@ let package = Package(
             dependencies: [
                 "BrokerKit", "MarketData",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -147,7 +146,6 @@ let package = Package(
             name: "ReplayFeed",
             dependencies: [
                 "BrokerKit", "MarketData", "TickRecording", "WireJSON",
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
