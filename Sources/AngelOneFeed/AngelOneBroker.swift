@@ -43,17 +43,19 @@ package struct AngelOneBroker: PooledFeedBroker {
 
     package init(context: BrokerAdapterContext) throws(BrokerConfigurationError) {
         self.webSocketURL = try context.settings.webSocketURL("ws_url", broker: Self.name, default: AngelOneRequest.defaultURL)
+        let supervision = try FeedTuningSettings.supervision(
+            context.settings,
+            broker: Self.name,
+            defaults: FeedSupervisorStateMachine.Configuration()
+        )
+        let batching = try FeedTuningSettings.batching(context.settings, broker: Self.name, defaults: SubscriptionBatcher.Configuration())
         let heartbeat = try context.settings.double("heartbeat_interval_s", broker: Self.name, default: Self.heartbeatSeconds)
         guard heartbeat > 0, heartbeat <= 3600 else {
             throw BrokerConfigurationError("[brokers.\(Self.name)] heartbeat_interval_s must be above 0 and at most 3600, got \(heartbeat)")
         }
         self.configuration = FeedSupervisor.Configuration(
-            supervision: try FeedTuningSettings.supervision(
-                context.settings,
-                broker: Self.name,
-                defaults: FeedSupervisorStateMachine.Configuration()
-            ),
-            batching: try FeedTuningSettings.batching(context.settings, broker: Self.name, defaults: SubscriptionBatcher.Configuration()),
+            supervision: supervision,
+            batching: batching,
             client: BrokerWebSocketClient.Configuration(
                 keepalive: .text(AngelOneRequest.heartbeat, every: .nanoseconds(Int64(heartbeat * 1e9)))
             )
