@@ -269,7 +269,7 @@ let package = Package(
         .executableTarget(
             name: "oa-decoder-bench",
             dependencies: [
-                "AngelOneFeed", "BrokerKit", "DhanFeed", "MarketData", "OpenAlgoBusFeed", "ZerodhaFeed", "ZeroMQ", "CAllocationCounter",
+                "AngelOneFeed", "DhanFeed", "MarketData", "OpenAlgoBusFeed", "ZerodhaFeed", "ZeroMQ", "CAllocationCounter",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/oa-decoder-bench",
@@ -278,7 +278,7 @@ let package = Package(
         .executableTarget(
             name: "oa-recording-bench",
             dependencies: [
-                "BrokerKit", "MarketData", "ReplayFeed", "StreamingHub", "TickRecording",
+                "MarketData", "ReplayFeed", "StreamingHub", "TickRecording",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -349,7 +349,7 @@ let package = Package(
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
-                "ProxyServer", "Agent", "FakeBrokers", "Brokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
+                "ProxyServer", "Agent", "FakeBrokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
                 "OpenAlgoWire", "TickRecording",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -363,7 +363,7 @@ let package = Package(
         .testTarget(
             name: "BrokerFeedTests",
             dependencies: [
-                "Agent", "BrokerKit", "Brokers", "ZeroMQ", "LocalIPC", "ProxyServer", "StreamingHub", "FakeBrokers", "MarketData", "WireJSON",
+                "Agent", "BrokerKit", "ZeroMQ", "LocalIPC", "ProxyServer", "StreamingHub", "FakeBrokers", "MarketData", "WireJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -395,7 +395,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "Brokers", "StreamingHub", "MarketData", "SystemdSupport",
+                "Agent", "StreamingHub", "MarketData", "SystemdSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
