@@ -1,6 +1,5 @@
 import BrokerKit
 import Logging
-import MarketData
 import NIOCore
 
 /// Dhan's market data through Live Market Feed v2, as a ``PooledBrokerFeed``.

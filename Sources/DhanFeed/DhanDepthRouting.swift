@@ -2,7 +2,6 @@ import BrokerKit
 import Logging
 import MarketData
 import NIOConcurrencyHelpers
-import NIOCore
 
 /// Where Dhan's subscriptions stream: on the 5-level pool, or on the 20-level depth socket.
 ///

@@ -1,6 +1,5 @@
 import BrokerKit
 import Logging
-import MarketData
 import NIOCore
 
 /// Zerodha's market data through Kite Ticker (`wss://ws.kite.trade`), as a ``PooledBrokerFeed``.

@@ -1,6 +1,5 @@
 import Logging
 import MarketData
-import NIOCore
 
 /// What one broker gives ``PooledBrokerFeed``: its wire (codec, connection request), its
 /// instrument master, its credentials and limits, and where each subscription streams
