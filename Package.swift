@@ -373,7 +373,7 @@ let package = Package(
         .testTarget(
             name: "ZeroMQTests",
             dependencies: [
-                "ZeroMQ", "BrokerKit", "OpenAlgoBusFeed", "SimulatorFeed", "MarketData", "WireJSON", "FakeBrokers",
+                "ZeroMQ", "BrokerKit", "OpenAlgoBusFeed", "MarketData", "WireJSON", "FakeBrokers",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: testSettings

@@ -1,3 +1,4 @@
+import BrokerKit
 import MarketData
 
 /// One instrument's simulated market: a seeded random walk in 0.05 steps around a plausible
@@ -150,28 +151,5 @@ struct SimulatedInstrument {
             hash = hash &* 0x100_0000_01b3
         }
         return hash
-    }
-}
-
-/// A small, fast, seedable generator (SplitMix64): quality is ample for a price simulation, and a
-/// seed repeats a run exactly (the simulator's `seed`, tests' random input and backoff jitter).
-package struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    package init(seed: UInt64) {
-        self.state = seed
-    }
-
-    package mutating func next() -> UInt64 {
-        self.state &+= 0x9e37_79b9_7f4a_7c15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform value in [0, 1).
-    mutating func nextUnit() -> Double {
-        Double(self.next() >> 11) * 0x1.0p-53
     }
 }

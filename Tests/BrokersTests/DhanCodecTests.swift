@@ -1,7 +1,6 @@
 import FakeBrokers
 import MarketData
 import NIOCore
-import SimulatorFeed
 import Testing
 
 @testable import BrokerKit

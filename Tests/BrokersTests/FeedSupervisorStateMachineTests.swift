@@ -1,7 +1,6 @@
 import BrokerKit
 import MarketData
 import NIOCore
-import SimulatorFeed
 import Testing
 
 @Suite("Feed supervisor state machine (virtual time)")

@@ -4,7 +4,6 @@ import Logging
 import MarketData
 import NIOCore
 import NIOPosix
-import SimulatorFeed
 import Testing
 
 @Suite("Feed supervisor against a fake broker")

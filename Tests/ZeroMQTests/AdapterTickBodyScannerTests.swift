@@ -1,6 +1,6 @@
+import BrokerKit
 import MarketData
 import NIOCore
-import SimulatorFeed
 import Testing
 import WireJSON
 import ZeroMQ
