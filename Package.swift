@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "OpenAlgoWire", targets: ["OpenAlgoWire"]),
         .library(name: "StreamingHub", targets: ["StreamingHub"]),
         .library(name: "TickRecording", targets: ["TickRecording"]),
+        .library(name: "BrokerKit", targets: ["BrokerKit"]),
         .library(name: "Brokers", targets: ["Brokers"]),
         .library(name: "ProxyServer", targets: ["ProxyServer"]),
         .library(name: "LocalIPC", targets: ["LocalIPC"]),
@@ -87,10 +88,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The framework every broker feed is built on (README, "Layout", says what is where).
         .target(
-            name: "Brokers",
+            name: "BrokerKit",
             dependencies: [
-                "MarketData", "TickRecording", "WireJSON", "ZeroMQ",
+                "MarketData", "WireJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -102,9 +104,80 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "ZerodhaFeed",
+            dependencies: [
+                "BrokerKit", "MarketData",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "AngelOneFeed",
+            dependencies: [
+                "BrokerKit", "MarketData",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "DhanFeed",
+            dependencies: [
+                "BrokerKit", "MarketData",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SimulatorFeed",
+            dependencies: [
+                "BrokerKit", "MarketData",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "ReplayFeed",
+            dependencies: [
+                "BrokerKit", "MarketData", "TickRecording", "WireJSON",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "OpenAlgoBusFeed",
+            dependencies: [
+                "BrokerKit", "MarketData", "WireJSON", "ZeroMQ",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The registry: every feed by name. A new broker is one target above and one entry in
+        // BrokerRegistry.entries.
+        .target(
+            name: "Brokers",
+            dependencies: [
+                "BrokerKit", "ZerodhaFeed", "AngelOneFeed", "DhanFeed", "SimulatorFeed", "ReplayFeed", "OpenAlgoBusFeed",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "ProxyServer",
             dependencies: [
-                "MarketData", "OpenAlgoWire", "StreamingHub", "Brokers",
+                "MarketData", "OpenAlgoWire", "StreamingHub",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -195,14 +268,17 @@ let package = Package(
         .target(name: "CAllocationCounter", path: "Benchmarks/CAllocationCounter"),
         .executableTarget(
             name: "oa-decoder-bench",
-            dependencies: ["Brokers", "MarketData", "ZeroMQ", "CAllocationCounter", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "AngelOneFeed", "DhanFeed", "MarketData", "OpenAlgoBusFeed", "ZerodhaFeed", "ZeroMQ", "CAllocationCounter",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Benchmarks/oa-decoder-bench",
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "oa-recording-bench",
             dependencies: [
-                "Brokers", "MarketData", "StreamingHub", "TickRecording",
+                "MarketData", "ReplayFeed", "StreamingHub", "TickRecording",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -244,7 +320,7 @@ let package = Package(
         .target(
             name: "FakeBrokers",
             dependencies: [
-                "Brokers", "WireJSON",
+                "BrokerKit", "DhanFeed", "WireJSON",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -258,7 +334,8 @@ let package = Package(
         .testTarget(
             name: "BrokersTests",
             dependencies: [
-                "Brokers", "MarketData", "FakeBrokers", "TickRecording", "WireJSON",
+                "BrokerKit", "Brokers", "ZerodhaFeed", "AngelOneFeed", "DhanFeed", "SimulatorFeed", "ReplayFeed", "MarketData", "FakeBrokers",
+                "TickRecording", "WireJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -272,7 +349,7 @@ let package = Package(
         .testTarget(
             name: "ProxyServerTests",
             dependencies: [
-                "ProxyServer", "Agent", "FakeBrokers", "Brokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
+                "ProxyServer", "Agent", "FakeBrokers", "StreamingHub", "WireJSON", "MarketData", "LocalIPC", "LocalIPCServer",
                 "OpenAlgoWire", "TickRecording",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -286,7 +363,7 @@ let package = Package(
         .testTarget(
             name: "BrokerFeedTests",
             dependencies: [
-                "Agent", "Brokers", "ZeroMQ", "LocalIPC", "ProxyServer", "StreamingHub", "FakeBrokers", "MarketData", "WireJSON",
+                "Agent", "BrokerKit", "ZeroMQ", "LocalIPC", "ProxyServer", "StreamingHub", "FakeBrokers", "MarketData", "WireJSON",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -295,7 +372,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ZeroMQTests",
-            dependencies: ["ZeroMQ", "Brokers", "MarketData", "WireJSON", "FakeBrokers", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ZeroMQ", "BrokerKit", "OpenAlgoBusFeed", "MarketData", "WireJSON", "FakeBrokers",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: testSettings
         ),
         .testTarget(
@@ -315,7 +395,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "Brokers", "StreamingHub", "MarketData", "SystemdSupport",
+                "Agent", "StreamingHub", "MarketData", "SystemdSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -325,7 +405,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BenchmarkSupportTests",
-            dependencies: ["BenchmarkSupport", "Brokers", "MarketData", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["BenchmarkSupport", "OpenAlgoBusFeed", "MarketData", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: testSettings
         ),
         .testTarget(

@@ -1,8 +1,11 @@
-import Brokers
+import AngelOneFeed
 import CAllocationCounter
+import DhanFeed
 import MarketData
 import NIOCore
+import OpenAlgoBusFeed
 import ZeroMQ
+import ZerodhaFeed
 
 #if canImport(Glibc)
 import Glibc

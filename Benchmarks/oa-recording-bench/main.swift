@@ -1,8 +1,8 @@
-import Brokers
 import Logging
 import MarketData
 import NIOCore
 import NIOPosix
+import ReplayFeed
 import StreamingHub
 import TickRecording
 

@@ -1,51 +1,13 @@
+import AngelOneFeed
+// Agent imports this module alone: the adapter protocol and the settings it passes come with it.
+@_exported import BrokerKit
+import DhanFeed
 import Logging
 import NIOCore
-
-/// A broker's settings: the keys of its `[brokers.<name>]` table in `agent.toml`, after
-/// `OPENALGO_BROKER_<NAME>_<KEY>` environment overrides, as text.
-public struct BrokerSettings: Sendable, Equatable {
-    public var values: [String: String]
-
-    public init(_ values: [String: String] = [:]) {
-        self.values = values
-    }
-
-    public subscript(key: String) -> String? { self.values[key] }
-
-    /// A numeric setting, or an error naming the key and the bad value.
-    public func double(_ key: String, broker: String, default defaultValue: Double) throws(BrokerConfigurationError) -> Double {
-        guard let text = self.values[key] else { return defaultValue }
-        guard let value = Double(text), value.isFinite else {
-            throw BrokerConfigurationError("[brokers.\(broker)] \(key) must be a number, got '\(text)'")
-        }
-        return value
-    }
-}
-
-/// A broker name or setting the agent cannot use; the message says what to change.
-public struct BrokerConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
-
-    public init(_ message: String) {
-        self.message = message
-    }
-
-    public var description: String { self.message }
-}
-
-/// What an adapter factory gets to build a feed.
-public struct BrokerAdapterContext: Sendable {
-    /// The canonical broker name (`angelone`, even when configured as `angel`).
-    public var broker: String
-    public var settings: BrokerSettings
-    /// Credential values given explicitly (IPC `ws_connect`); see ``BrokerCredentials``.
-    public var credentials: [String: String]
-    /// The process environment, for ``BrokerCredentials/load(broker:fields:optionalFields:explicit:settings:environment:)``.
-    public var environment: [String: String]
-    /// Where the adapter runs its sockets and timers.
-    public var eventLoop: any EventLoop
-    public var logger: Logger
-}
+import OpenAlgoBusFeed
+import ReplayFeed
+import SimulatorFeed
+import ZerodhaFeed
 
 /// The brokers the agent knows by name, and how to build the ones this build implements.
 public enum BrokerRegistry {
@@ -59,25 +21,22 @@ public enum BrokerRegistry {
         public var makeAdapter: (@Sendable (BrokerAdapterContext) throws(BrokerConfigurationError) -> any BrokerAdapter)?
 
         public var isSupported: Bool { self.makeAdapter != nil }
+
+        /// A broker streamed by ``PooledBrokerFeed``: the one line a new broker's target adds here.
+        static func pooled<Broker: PooledFeedBroker>(_ broker: Broker.Type, aliases: [String] = []) -> Entry {
+            Entry(
+                name: Broker.name,
+                aliases: aliases,
+                makeAdapter: { context throws(BrokerConfigurationError) in try PooledBrokerFeed<Broker>(context: context) }
+            )
+        }
     }
 
     /// Every broker the agent knows, in the order they are listed to people.
     public static let entries: [Entry] = [
-        Entry(
-            name: "zerodha",
-            aliases: [],
-            makeAdapter: { context throws(BrokerConfigurationError) in try ZerodhaFeed(context: context) }
-        ),
-        Entry(
-            name: "angelone",
-            aliases: ["angel"],
-            makeAdapter: { context throws(BrokerConfigurationError) in try AngelOneFeed(context: context) }
-        ),
-        Entry(
-            name: "dhan",
-            aliases: [],
-            makeAdapter: { context throws(BrokerConfigurationError) in try DhanFeed(context: context) }
-        ),
+        .pooled(ZerodhaBroker.self),
+        .pooled(AngelOneBroker.self, aliases: ["angel"]),
+        .pooled(DhanBroker.self),
         Entry(name: "fyers", aliases: [], makeAdapter: nil),
         Entry(name: "upstox", aliases: [], makeAdapter: nil),
         Entry(

@@ -20,15 +20,6 @@ public enum SubscriptionMode: UInt8, Sendable, Hashable, Comparable, CaseIterabl
         }
     }
 
-    /// The label used as the last part of a ZeroMQ topic: `LTP`, `QUOTE`, `DEPTH`.
-    public var topicLabel: String {
-        switch self {
-        case .ltp: return "LTP"
-        case .quote: return "QUOTE"
-        case .depth: return "DEPTH"
-        }
-    }
-
     public var description: String { self.label }
 
     /// Parses an integer mode exactly as the reference's `normalize_mode` does.

@@ -1,5 +1,4 @@
 import Agent
-import Brokers
 import Logging
 import MarketData
 import NIOCore

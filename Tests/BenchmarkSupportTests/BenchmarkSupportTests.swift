@@ -1,7 +1,7 @@
 import BenchmarkSupport
-import Brokers
 import MarketData
 import NIOCore
+import OpenAlgoBusFeed
 import Testing
 
 /// The arithmetic oa-bench's results rest on: when ticks are due, which frames are expected, what

@@ -1,4 +1,3 @@
-import Brokers
 import FakeBrokers
 import LocalIPC
 import MarketData
@@ -235,174 +234,62 @@ extension BrokerFeedSuites {
                 #expect(self.requests(angel, connection: 0) == ["subscribe 4 [1:2885]", "subscribe 3 [2:35001]"])
             }
         }
-
-        @Test("an unknown symbol is refused in the ack with the reference's text; the others subscribe")
-        func unknownSymbol() async throws {
-            try await Self.withFeed { angel, agent in
-                let client = try agent.client()
-                try client.send(
-                    #"{"action": "subscribe", "symbols": [{"symbol": "NOSUCH", "exchange": "NSE"}, {"symbol": "INFY", "exchange": "NSE"}], "mode": 1}"#
-                )
-                let ack = try client.receiveReply().objectValue
-                let entries = ack?["subscriptions"]?.arrayValue?.compactMap(\.objectValue) ?? []
-                #expect(entries.first?["status"] == "error")
-                #expect(entries.first?["message"] == "Symbol NOSUCH not found for exchange NSE")
-                #expect(entries.last?["status"] == "success")
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                #expect(self.requests(angel, connection: 0) == ["subscribe 1 [1:1594]"])
-            }
-        }
-
-        @Test("unsubscribes reach SmartAPI; a mode change leaves the old mode before joining the new one")
-        func unsubscribeAndModeChange() async throws {
-            try await Self.withFeed { angel, agent in
-                let client = try agent.client()
-                _ = try self.subscribe(client, "SBIN", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 1)
-                _ = try self.subscribe(client, "SBIN", "NSE", mode: 2)
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 2)
-                #expect(angel.subscriptions(onConnection: 0) == ["1:3045@2"])
-                try client.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "SBIN", "exchange": "NSE", "mode": 2}]}"#)
-                _ = try client.receiveReply()
-                try await angel.server.wait(for: "the downgrade") { _ in angel.requests.count >= 5 }
-                try client.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "SBIN", "exchange": "NSE", "mode": 1}]}"#)
-                _ = try client.receiveReply()
-                try await angel.server.wait(for: "the unsubscribe") { _ in angel.requests.count >= 6 }
-                #expect(
-                    self.requests(angel, connection: 0) == [
-                        "subscribe 1 [1:3045]", "unsubscribe 1 [1:3045]", "subscribe 2 [1:3045]",
-                        "unsubscribe 2 [1:3045]", "subscribe 1 [1:3045]", "unsubscribe 1 [1:3045]",
-                    ]
-                )
-                #expect(angel.subscriptions(onConnection: 0).isEmpty)
-            }
-        }
-
-        @Test("after SmartAPI drops the connection the feed reconnects with backoff and re-subscribes on its own; ticks resume")
-        func dropReconnect() async throws {
-            try await Self.withFeed { angel, agent in
-                let client = try agent.client()
-                let local = try agent.localClient()
-                _ = try self.subscribe(client, "SBIN", "NSE", mode: 3)
-                _ = try self.subscribe(client, "INFY", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                try await angel.server.waitForConnections(1)
-
-                angel.dropConnections()
-                let reconnecting = try client.receiveBrokerStatus { $0["status"] == "reconnecting" }
-                #expect(reconnecting["attempt"] == 1)
-                #expect(reconnecting["broker"] == "angel")
-                _ = try client.receiveBrokerStatus { $0["status"] == "connected" }
-                try await angel.server.wait(for: "the replayed subscriptions") { _ in self.requests(angel, connection: 1).count >= 2 }
-                #expect(Set(self.requests(angel, connection: 1)) == ["subscribe 3 [1:3045]", "subscribe 1 [1:1594]"])
-                #expect(angel.server.snapshot.handshakes.count == 2)
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 3)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                #expect(
-                    try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "reconnecting" }.objectValue?["reconnect_attempt"] == 1
-                )
-                #expect(try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "connected" }.objectValue?["broker"] == "angel")
-            }
-        }
-
-        @Test("a feed that goes silent (no ticks, no pongs) is detected as stalled and reconnected")
-        func stall() async throws {
-            try await Self.withFeed(["stall_timeout_s": "0.6"]) { angel, agent in
-                let client = try agent.client()
-                _ = try self.subscribe(client, "RELIANCE", "NSE", mode: 2)
-                _ = try client.receiveMarketData(symbol: "RELIANCE", mode: 2)
-                try await angel.server.waitForConnections(1)
-
-                angel.goSilent()
-                _ = try client.receiveBrokerStatus { $0["status"] == "reconnecting" }
-                _ = try client.receiveBrokerStatus { $0["status"] == "connected" }
-                try await angel.server.wait(for: "the replay on the new connection") { _ in !self.requests(angel, connection: 1).isEmpty }
-                #expect(self.requests(angel, connection: 1) == ["subscribe 2 [1:2885]"])
-                _ = try client.receiveMarketData(symbol: "RELIANCE", mode: 2)
-            }
-        }
-
-        @Test("text pings answered with pong keep a quiet feed alive; truncated and garbage frames are skipped without dropping it")
-        func heartbeatsAndBadFrames() async throws {
-            try await Self.withFeed(["stall_timeout_s": "0.6", "heartbeat_interval_s": "0.1"]) { angel, agent in
-                let client = try agent.client()
-                _ = try self.subscribe(client, "INFY", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                angel.pauseTicks(true)
-                angel.sendTruncatedFrame()
-                angel.sendGarbageFrame()
-                let pingsBefore = angel.pings
-                // Five stall timeouts of pongs only: a feed that ignored them would have reconnected.
-                try await Task.sleep(for: .seconds(3))
-                #expect(angel.pings > pingsBefore, "the client sends the text ping")
-                angel.pauseTicks(false)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                #expect(angel.server.snapshot.handshakes.count == 1)
-                #expect(try await agent.feedState() == .connected)
-                #expect(angel.unparsedMessages.isEmpty, "pings are plain text, not requests")
-            }
-        }
-
-        @Test("when reconnecting is exhausted the feed fails: WebSocket clients get broker_status then 1012, IPC clients ws_connection_status")
-        func exhaustedRetries() async throws {
-            try await Self.withFeed(["reconnect_max_attempts": "2"]) { angel, agent in
-                let client = try agent.client()
-                let local = try agent.localClient()
-                _ = try self.subscribe(client, "INFY", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                try await angel.server.waitForConnections(1)
-
-                angel.refuseConnections(true)
-                angel.dropConnections()
-                let failed = try client.receiveBrokerStatus { $0["status"] == "failed" }
-                let message = try #require(failed["message"]?.stringValue)
-                #expect(message.contains("gave up after 2 reconnect attempts"))
-                #expect(failed["broker"] == "angel")
-                let close = try client.receiveClose()
-                #expect(close.closeCode == 1012)
-                let status = try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "failed" }
-                #expect(status.objectValue?["reason"]?.stringValue == message)
-                #expect(status.objectValue?["connected"] == false)
-                #expect(angel.server.snapshot.refusedConnections >= 2)
-            }
-        }
-
-        @Test("a feed token SmartAPI refuses (HTTP 401) fails the feed with SmartAPI's words, and ws_connect says so; good tokens then connect")
-        func badCredentials() async throws {
-            try await Self.withFeed(["feed_token": "stale-feed-token"], waitForConnected: false) { angel, agent in
-                let reason = try await agent.failureReason()
-                #expect(reason.contains("HTTP 401"))
-                #expect(reason.contains("Invalid Header - Invalid Feed Token"))
-                #expect(!reason.contains("stale-feed-token"), "tokens never appear in messages")
-                #expect(angel.server.snapshot.handshakes.count == 1, "a refused token is not retried")
-
-                let message = try agent.refusedConnectMessage(broker: "angel")
-                let local = try agent.localClient()
-                #expect(message.contains("HTTP 401") && message.contains("Invalid Feed Token"), "ws_connect said: \(message)")
-
-                let connected = try local.call(
-                    "ws_connect",
-                    params: ["broker": "angel", "credentials": ["feed_token": .string(angel.feedToken)]]
-                )
-                #expect(connected.objectValue?["state"] == "connected")
-            }
-        }
-
-        @Test("missing credentials fail the feed with a message naming the fields and where they were looked for")
-        func missingCredentials() async throws {
-            let angel = try await FakeAngelOneServer.start(markets: Self.markets)
-            var settings = try Self.settings(angel)
-            settings["jwt_token"] = nil
-            settings["feed_token"] = nil
-            try await BrokerFeedAgent.with(broker: "angelone", settings: settings, waitForConnected: false) { agent in
-                _ = try await agent.failureReason()
-                let status = try agent.localClient().call("status").objectValue
-                let reason = status?["reason"]?.stringValue ?? ""
-                #expect(reason.contains("angelone credentials are missing jwt_token, feed_token"), "reason: \(reason)")
-                #expect(reason.contains("\(agent.home)/config/openalgo/angelone.credentials"))
-                #expect(angel.server.snapshot.handshakes.isEmpty)
-            }
-            await angel.shutdown()
-        }
     }
+}
+
+extension FakeAngelOneServer: FakeFeedServer {
+    var feedServer: FakeBrokerServer { self.server }
+
+    var credentials: [String: String] {
+        ["api_key": self.apiKey, "client_code": self.clientCode, "jwt_token": self.jwtToken, "feed_token": self.feedToken]
+    }
+
+    func settings(_ extra: [String: String]) throws -> [String: String] {
+        try BrokerFeedSuites.AngelOneFeedTests.settings(self, extra)
+    }
+
+    /// As `subscribe <mode> [<exchangeType>:<token>]`.
+    func requestLog(connection index: Int) -> [String] {
+        self.requests.filter { $0.connection == index }.map(\.description)
+    }
+
+    var clientPings: Int? { self.pings }
+    var unparsedRequests: [String] { self.unparsedMessages }
+    func subscriptionCount(connection index: Int) -> Int { self.subscriptions(onConnection: index).count }
+    func drop() { self.dropConnections() }
+    func silence() { self.goSilent() }
+    func refuse(_ refuse: Bool) { self.refuseConnections(refuse) }
+    func truncatedFrame() { self.sendTruncatedFrame() }
+    func garbageFrame() { self.sendGarbageFrame() }
+
+    func pause(_ paused: Bool) -> Bool {
+        self.pauseTicks(paused)
+        return true
+    }
+}
+
+extension FeedBroker {
+    static let angelOne = FeedBroker(
+        name: "angelone",
+        clientName: "angel",
+        start: { try await FakeAngelOneServer.start(markets: BrokerFeedSuites.AngelOneFeedTests.markets) },
+        unknownSymbol: ("NOSUCH", "NSE", FeedSubscription("INFY", "NSE", mode: 1), ["subscribe 1 [1:1594]"]),
+        replay: (
+            [FeedSubscription("SBIN", "NSE", mode: 3), FeedSubscription("INFY", "NSE", mode: 1)],
+            ["subscribe 3 [1:3045]", "subscribe 1 [1:1594]"]
+        ),
+        stall: (FeedSubscription("RELIANCE", "NSE", mode: 2), ["subscribe 2 [1:2885]"]),
+        // The client's text pings every 0.1 s, each answered with a pong.
+        quietSettings: ["stall_timeout_s": "0.6", "heartbeat_interval_s": "0.1"],
+        refusedCredential: (
+            ["feed_token": "stale-feed-token"],
+            ["HTTP 401", "Invalid Header - Invalid Feed Token"],
+            ["HTTP 401", "Invalid Feed Token"]
+        ),
+        missingCredentials: (["jwt_token", "feed_token"], "angelone credentials are missing jwt_token, feed_token"),
+        modeChange: [
+            "subscribe 1 [1:3045]", "unsubscribe 1 [1:3045]", "subscribe 2 [1:3045]",
+            "unsubscribe 2 [1:3045]", "subscribe 1 [1:3045]", "unsubscribe 1 [1:3045]",
+        ]
+    )
 }

@@ -1,4 +1,3 @@
-import Brokers
 import FakeBrokers
 import LocalIPC
 import MarketData
@@ -236,23 +235,6 @@ extension BrokerFeedSuites {
             }
         }
 
-        @Test("an unknown symbol is refused in the ack with the reference's text; the others subscribe")
-        func unknownSymbol() async throws {
-            try await Self.withFeed { dhan, agent in
-                let client = try agent.client()
-                try client.send(
-                    #"{"action": "subscribe", "symbols": [{"symbol": "NOSUCH", "exchange": "NFO"}, {"symbol": "SBIN", "exchange": "NSE"}], "mode": 2}"#
-                )
-                let ack = try client.receiveReply().objectValue
-                let entries = ack?["subscriptions"]?.arrayValue?.compactMap(\.objectValue) ?? []
-                #expect(entries.first?["status"] == "error")
-                #expect(entries.first?["message"] == "Symbol NOSUCH not found for exchange NFO")
-                #expect(entries.last?["status"] == "success")
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 2)
-                #expect(self.requests(dhan) == ["17 [NSE_EQ:3045]"])
-            }
-        }
-
         @Test("unsubscribes reach Dhan (code + 1, and 25 on the depth socket); moving between the sockets leaves one before joining the other")
         func unsubscribeAndModeChange() async throws {
             try await Self.withFeed { dhan, agent in
@@ -279,113 +261,21 @@ extension BrokerFeedSuites {
             }
         }
 
-        @Test("after Dhan drops either socket it reconnects with backoff and re-subscribes on its own; ticks resume")
-        func dropReconnect() async throws {
+        @Test("after Dhan drops the 20-level socket it reconnects with backoff and re-subscribes on its own; ticks resume")
+        func depthSocketDropReconnect() async throws {
             try await Self.withFeed { dhan, agent in
                 let client = try agent.client()
-                let local = try agent.localClient()
                 _ = try self.subscribe(client, "RELIANCE", "NSE", mode: 2)
                 _ = try self.subscribe(client, "INFY", "NSE", mode: 3, depth: 20)
                 _ = try client.receiveMarketData(symbol: "INFY", mode: 3)
-                try await dhan.feed.waitForConnections(1)
-
-                dhan.dropConnections(.feed)
-                let reconnecting = try client.receiveBrokerStatus { $0["status"] == "reconnecting" }
-                #expect(reconnecting["attempt"] == 1)
-                #expect(reconnecting["broker"] == "dhan")
-                _ = try client.receiveBrokerStatus { $0["status"] == "connected" }
-                try await dhan.feed.wait(for: "the replayed subscription") { _ in !self.requests(dhan, connection: 1).isEmpty }
-                #expect(self.requests(dhan, connection: 1) == ["17 [NSE_EQ:2885]"])
-                _ = try client.receiveMarketData(symbol: "RELIANCE", mode: 2)
-                #expect(
-                    try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "reconnecting" }.objectValue?["reconnect_attempt"] == 1
-                )
-                #expect(try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "connected" }.objectValue?["broker"] == "dhan")
+                try await dhan.depth.waitForConnections(1)
 
                 dhan.dropConnections(.depth)
                 try await dhan.depth.wait(for: "the depth socket's replay") { _ in !self.requests(dhan, .depth, connection: 1).isEmpty }
                 #expect(self.requests(dhan, .depth, connection: 1) == ["23 [NSE_EQ:1594]"])
                 _ = try client.receiveMarketData(symbol: "INFY", mode: 3)
+                _ = try client.receiveMarketData(symbol: "RELIANCE", mode: 2)
                 #expect(try await agent.feedState() == .connected, "clients are told the 5-level feed's state")
-            }
-        }
-
-        @Test("a feed that goes silent is detected as stalled and reconnected")
-        func stall() async throws {
-            try await Self.withFeed(["stall_timeout_s": "0.6"]) { dhan, agent in
-                let client = try agent.client()
-                _ = try self.subscribe(client, "SBIN", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 1)
-                try await dhan.feed.waitForConnections(1)
-
-                dhan.goSilent()
-                _ = try client.receiveBrokerStatus { $0["status"] == "reconnecting" }
-                _ = try client.receiveBrokerStatus { $0["status"] == "connected" }
-                try await dhan.feed.wait(for: "the replay on the new connection") { _ in !self.requests(dhan, connection: 1).isEmpty }
-                #expect(self.requests(dhan, connection: 1) == ["15 [NSE_EQ:3045]"])
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 1)
-            }
-        }
-
-        @Test("truncated and garbage frames are skipped without dropping the connection")
-        func badFrames() async throws {
-            try await Self.withFeed { dhan, agent in
-                let client = try agent.client()
-                _ = try self.subscribe(client, "SBIN", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 1)
-                dhan.sendTruncatedFrame()
-                dhan.sendGarbageFrame()
-                for _ in 0..<3 { _ = try client.receiveMarketData(symbol: "SBIN", mode: 1) }
-                #expect(dhan.feed.snapshot.handshakes.count == 1)
-                #expect(try await agent.feedState() == .connected)
-            }
-        }
-
-        @Test("when reconnecting is exhausted the feed fails: WebSocket clients get broker_status then 1012, IPC clients ws_connection_status")
-        func exhaustedRetries() async throws {
-            try await Self.withFeed(["reconnect_max_attempts": "2"]) { dhan, agent in
-                let client = try agent.client()
-                let local = try agent.localClient()
-                _ = try self.subscribe(client, "INFY", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                try await dhan.feed.waitForConnections(1)
-
-                dhan.refuseConnections(true)
-                dhan.dropConnections()
-                let failed = try client.receiveBrokerStatus { $0["status"] == "failed" }
-                let message = try #require(failed["message"]?.stringValue)
-                #expect(message.contains("gave up after 2 reconnect attempts"))
-                let close = try client.receiveClose()
-                #expect(close.closeCode == 1012)
-                let status = try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "failed" }
-                #expect(status.objectValue?["reason"]?.stringValue == message)
-                #expect(status.objectValue?["connected"] == false)
-                #expect(dhan.feed.snapshot.refusedConnections >= 2)
-            }
-        }
-
-        @Test("an access token Dhan refuses (HTTP 401) fails the feed with Dhan's words, and ws_connect says so; a good token then connects")
-        func badCredentials() async throws {
-            try await Self.withFeed(["access_token": "expired-token"], waitForConnected: false) { dhan, agent in
-                let reason = try await agent.failureReason()
-                #expect(reason.contains("HTTP 401"))
-                #expect(reason.contains("Client ID or user generated access token is invalid or expired."))
-                #expect(!reason.contains("expired-token"), "the token never appears in messages")
-                #expect(dhan.feed.snapshot.handshakes.count == 1, "a refused token is not retried")
-
-                let message = try agent.refusedConnectMessage(broker: "dhan")
-                let local = try agent.localClient()
-                #expect(message.contains("HTTP 401") && message.contains("DH-901"), "ws_connect said: \(message)")
-
-                let connected = try local.call(
-                    "ws_connect",
-                    params: [
-                        "broker": "dhan",
-                        "credentials": ["access_token": .string(dhan.accessToken), "client_id": .string("\(dhan.clientID):::app-key")],
-                    ]
-                )
-                #expect(connected.objectValue?["state"] == "connected")
-                #expect(dhan.feed.snapshot.handshakes.last?.queryItems["clientId"] == dhan.clientID, "OpenAlgo's id:::key form is cut")
             }
         }
 
@@ -466,4 +356,56 @@ extension BrokerFeedSuites {
             }
         }
     }
+}
+
+extension FakeDhanServer: FakeFeedServer {
+    var feedServer: FakeBrokerServer { self.feed }
+    var credentials: [String: String] { ["client_id": self.clientID, "access_token": self.accessToken] }
+
+    func settings(_ extra: [String: String]) throws -> [String: String] {
+        try BrokerFeedSuites.DhanFeedTests.settings(self, extra)
+    }
+
+    /// The 5-level feed's requests, as `<RequestCode> [<segment>:<id>]`.
+    func requestLog(connection index: Int) -> [String] {
+        self.requests.filter { $0.socket == .feed && $0.connection == index }.map(\.description)
+    }
+
+    /// The client ID in OpenAlgo's `id:::key` form, which the feed cuts at the `:::`.
+    func goodCredentials(_ fields: [String]) -> JSONObject {
+        ["access_token": .string(self.accessToken), "client_id": .string("\(self.clientID):::app-key")]
+    }
+
+    var unparsedRequests: [String] { self.invalidMessages }
+    func subscriptionCount(connection index: Int) -> Int { self.subscriptions(.feed, onConnection: index).count }
+    func drop() { self.dropConnections(.feed) }
+    func silence() { self.goSilent(.feed) }
+    func refuse(_ refuse: Bool) { self.refuseConnections(refuse, .feed) }
+    func truncatedFrame() { self.sendTruncatedFrame() }
+    func garbageFrame() { self.sendGarbageFrame() }
+    /// The fake streams without pause (Dhan's pings to the client are counted as signs of life).
+    func pause(_ paused: Bool) -> Bool { false }
+}
+
+extension FeedBroker {
+    static let dhan = FeedBroker(
+        name: "dhan",
+        clientName: "dhan",
+        start: { try await FakeDhanServer.start(markets: BrokerFeedSuites.DhanFeedTests.markets) },
+        unknownSymbol: ("NOSUCH", "NFO", FeedSubscription("SBIN", "NSE", mode: 2), ["17 [NSE_EQ:3045]"]),
+        replay: ([FeedSubscription("RELIANCE", "NSE", mode: 2), FeedSubscription("INFY", "NSE", mode: 3, depth: 20)], ["17 [NSE_EQ:2885]"]),
+        stall: (FeedSubscription("SBIN", "NSE", mode: 1), ["15 [NSE_EQ:3045]"]),
+        quietSettings: [:],
+        refusedCredential: (
+            ["access_token": "expired-token"],
+            ["HTTP 401", "Client ID or user generated access token is invalid or expired."],
+            ["HTTP 401", "DH-901"]
+        ),
+        missingCredentials: (["client_id", "access_token"], "dhan credentials are missing client_id, access_token"),
+        modeChange: nil,
+        connected: { server in
+            let dhan = server as? FakeDhanServer
+            #expect(dhan?.feed.snapshot.handshakes.last?.queryItems["clientId"] == dhan?.clientID, "OpenAlgo's id:::key form is cut")
+        }
+    )
 }

@@ -1,4 +1,3 @@
-import Brokers
 import FakeBrokers
 import LocalIPC
 import MarketData
@@ -178,198 +177,58 @@ extension BrokerFeedSuites {
                 )
             }
         }
-
-        @Test("an unknown symbol is refused in the ack with the reference's text; the others subscribe")
-        func unknownSymbol() async throws {
-            try await Self.withFeed { kite, agent in
-                let client = try agent.client()
-                try client.send(
-                    #"{"action": "subscribe", "symbols": [{"symbol": "NOSUCH", "exchange": "NSE"}, {"symbol": "INFY", "exchange": "NSE"}], "mode": 1}"#
-                )
-                let ack = try client.receiveReply().objectValue
-                let entries = ack?["subscriptions"]?.arrayValue?.compactMap(\.objectValue) ?? []
-                #expect(entries.first?["status"] == "error")
-                #expect(entries.first?["message"] == "Symbol NOSUCH not found for exchange NSE")
-                #expect(entries.last?["status"] == "success")
-                try await kite.server.wait(for: "the subscribe") { _ in kite.requests.count >= 2 }
-                #expect(self.requests(kite, connection: 0) == ["subscribe [408065]", "mode ltp [408065]"])
-            }
-        }
-
-        @Test("an unsubscribe reaches Kite; a mode upgrade re-subscribes at the higher mode")
-        func unsubscribeAndUpgrade() async throws {
-            try await Self.withFeed { kite, agent in
-                let client = try agent.client()
-                _ = try self.subscribe(client, "SBIN", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 1)
-                _ = try self.subscribe(client, "SBIN", "NSE", mode: 2)
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 2)
-                try client.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "SBIN", "exchange": "NSE", "mode": 2}]}"#)
-                _ = try client.receiveReply()
-                try await kite.server.wait(for: "the downgrade") { _ in kite.requests.count >= 6 }
-                try client.send(#"{"action": "unsubscribe", "symbols": [{"symbol": "SBIN", "exchange": "NSE", "mode": 1}]}"#)
-                _ = try client.receiveReply()
-                try await kite.server.wait(for: "the unsubscribe") { _ in kite.requests.contains { $0.action == "unsubscribe" } }
-                #expect(
-                    self.requests(kite, connection: 0) == [
-                        "subscribe [779521]", "mode ltp [779521]", "subscribe [779521]", "mode quote [779521]",
-                        "subscribe [779521]", "mode ltp [779521]", "unsubscribe [779521]",
-                    ]
-                )
-                #expect(kite.subscriptions(onConnection: 0).isEmpty)
-            }
-        }
-
-        @Test("after Kite drops the connection the feed reconnects with backoff and re-subscribes on its own; ticks resume")
-        func dropReconnect() async throws {
-            try await Self.withFeed { kite, agent in
-                let client = try agent.client()
-                let local = try agent.localClient()
-                _ = try self.subscribe(client, "RELIANCE", "NSE", mode: 3)
-                _ = try self.subscribe(client, "INFY", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                try await kite.server.waitForConnections(1)
-
-                kite.dropConnections()
-                let reconnecting = try client.receiveBrokerStatus { $0["status"] == "reconnecting" }
-                #expect(reconnecting["attempt"] == 1)
-                #expect(reconnecting["broker"] == "zerodha")
-                _ = try client.receiveBrokerStatus { $0["status"] == "connected" }
-                try await kite.server.wait(for: "the replayed subscriptions") { _ in
-                    self.requests(kite, connection: 1).count >= 4
-                }
-                #expect(
-                    Set(self.requests(kite, connection: 1)) == [
-                        "subscribe [738561]", "mode full [738561]", "subscribe [408065]", "mode ltp [408065]",
-                    ]
-                )
-                #expect(kite.server.snapshot.handshakes.count == 2)
-                _ = try client.receiveMarketData(symbol: "RELIANCE", mode: 3)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                #expect(
-                    try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "reconnecting" }.objectValue?["reconnect_attempt"] == 1
-                )
-                #expect(try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "connected" }.objectValue?["broker"] == "zerodha")
-            }
-        }
-
-        @Test("a feed that goes silent (no ticks, no heartbeats) is detected as stalled and reconnected")
-        func stall() async throws {
-            try await Self.withFeed(["stall_timeout_s": "0.6"]) { kite, agent in
-                let client = try agent.client()
-                _ = try self.subscribe(client, "SBIN", "NSE", mode: 2)
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 2)
-                try await kite.server.waitForConnections(1)
-
-                kite.goSilent()
-                _ = try client.receiveBrokerStatus { $0["status"] == "reconnecting" }
-                _ = try client.receiveBrokerStatus { $0["status"] == "connected" }
-                try await kite.server.wait(for: "the replay on the new connection") { _ in self.requests(kite, connection: 1).count >= 2 }
-                #expect(self.requests(kite, connection: 1) == ["subscribe [779521]", "mode quote [779521]"])
-                _ = try client.receiveMarketData(symbol: "SBIN", mode: 2)
-            }
-        }
-
-        @Test("heartbeats alone keep a quiet feed alive; truncated and garbage frames are skipped without dropping it")
-        func heartbeatsAndBadFrames() async throws {
-            try await Self.withFeed(["stall_timeout_s": "0.3"]) { kite, agent in
-                let client = try agent.client()
-                _ = try self.subscribe(client, "INFY", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                kite.pauseTicks(true)
-                kite.sendTruncatedFrame()
-                kite.sendGarbageFrame()
-                // Ten stall timeouts of heartbeats only: a feed that ignored them would have reconnected.
-                try await Task.sleep(for: .seconds(3))
-                kite.pauseTicks(false)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                #expect(kite.server.snapshot.handshakes.count == 1)
-                #expect(try await agent.feedState() == .connected)
-            }
-        }
-
-        @Test("when reconnecting is exhausted the feed fails: WebSocket clients get broker_status then 1012, IPC clients ws_connection_status")
-        func exhaustedRetries() async throws {
-            try await Self.withFeed(["reconnect_max_attempts": "2"]) { kite, agent in
-                let client = try agent.client()
-                let local = try agent.localClient()
-                _ = try self.subscribe(client, "INFY", "NSE", mode: 1)
-                _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
-                try await kite.server.waitForConnections(1)
-
-                kite.refuseConnections(true)
-                kite.dropConnections()
-                let failed = try client.receiveBrokerStatus { $0["status"] == "failed" }
-                let message = try #require(failed["message"]?.stringValue)
-                #expect(message.contains("gave up after 2 reconnect attempts"))
-                let close = try client.receiveClose()
-                #expect(close.closeCode == 1012)
-                let status = try local.nextEvent("ws_connection_status") { $0.objectValue?["state"] == "failed" }
-                #expect(status.objectValue?["reason"]?.stringValue == message)
-                #expect(status.objectValue?["connected"] == false)
-                #expect(kite.server.snapshot.refusedConnections >= 2)
-            }
-        }
-
-        @Test(
-            "a token Kite refuses (HTTP 403) fails the feed with Kite's words, and ws_connect says so; good credentials over ws_connect then connect"
-        )
-        func badCredentials() async throws {
-            try await Self.withFeed(["access_token": "expired-token"], waitForConnected: false) { kite, agent in
-                let reason = try await agent.failureReason()
-                #expect(reason.contains("HTTP 403"))
-                #expect(reason.contains("Incorrect `api_key` or `access_token`."))
-                #expect(!reason.contains("expired-token"), "the token never appears in messages")
-                #expect(kite.server.snapshot.handshakes.count == 1, "a refused token is not retried")
-
-                let message = try agent.refusedConnectMessage(broker: "zerodha")
-                let local = try agent.localClient()
-                #expect(message.contains("HTTP 403") && message.contains("TokenException"), "ws_connect said: \(message)")
-
-                let connected = try local.call(
-                    "ws_connect",
-                    params: ["broker": "zerodha", "credentials": ["access_token": .string(kite.accessToken)]]
-                )
-                #expect(connected.objectValue?["state"] == "connected")
-            }
-        }
-
-        @Test("missing credentials fail the feed with a message naming the fields and where they were looked for")
-        func missingCredentials() async throws {
-            let kite = try await FakeKiteServer.start(markets: Self.markets)
-            var settings = try Self.settings(kite)
-            settings["api_key"] = nil
-            settings["access_token"] = nil
-            try await BrokerFeedAgent.with(broker: "zerodha", settings: settings, waitForConnected: false) { agent in
-                _ = try await agent.failureReason()
-                let status = try agent.localClient().call("status").objectValue
-                let reason = status?["reason"]?.stringValue ?? ""
-                #expect(reason.contains("zerodha credentials are missing api_key, access_token"), "reason: \(reason)")
-                #expect(reason.contains("\(agent.home)/config/openalgo/zerodha.credentials"))
-                #expect(reason.contains("OPENALGO_BROKER_ZERODHA_<FIELD>"))
-                #expect(kite.server.snapshot.handshakes.isEmpty)
-            }
-            await kite.shutdown()
-        }
-
-        @Test("credentials from the private file under XDG_CONFIG_HOME are used")
-        func credentialsFile() async throws {
-            let kite = try await FakeKiteServer.start(markets: Self.markets)
-            var settings = try Self.settings(kite)
-            settings["api_key"] = nil
-            settings["access_token"] = nil
-            try await BrokerFeedAgent.with(broker: "zerodha", settings: settings, waitForConnected: false) { agent in
-                try await agent.waitForFeed("failed without a file") { if case .failed = $0 { return true } else { return false } }
-                try makeDirectory(agent.home + "/config")
-                try makeDirectory(agent.home + "/config/openalgo")
-                try writeFile(
-                    agent.home + "/config/openalgo/zerodha.credentials",
-                    "api_key = \(kite.apiKey)\naccess_token = \"\(kite.accessToken)\"\n"
-                )
-                let connected = try agent.localClient().call("ws_connect", params: ["broker": "zerodha"])
-                #expect(connected.objectValue?["state"] == "connected")
-            }
-            await kite.shutdown()
-        }
     }
+}
+
+extension FakeKiteServer: FakeFeedServer {
+    var feedServer: FakeBrokerServer { self.server }
+    var credentials: [String: String] { ["api_key": self.apiKey, "access_token": self.accessToken] }
+
+    func settings(_ extra: [String: String]) throws -> [String: String] {
+        try BrokerFeedSuites.ZerodhaFeedTests.settings(self, extra)
+    }
+
+    /// `(action, mode, tokens)`, as `subscribe [408065]` or `mode ltp [408065]`.
+    func requestLog(connection index: Int) -> [String] {
+        self.requests.filter { $0.connection == index }.map { "\($0.action)\($0.mode.map { " \($0)" } ?? "") \($0.tokens)" }
+    }
+
+    var unparsedRequests: [String] { self.unparsedMessages }
+    func subscriptionCount(connection index: Int) -> Int { self.subscriptions(onConnection: index).count }
+    func drop() { self.dropConnections() }
+    func silence() { self.goSilent() }
+    func refuse(_ refuse: Bool) { self.refuseConnections(refuse) }
+    func truncatedFrame() { self.sendTruncatedFrame() }
+    func garbageFrame() { self.sendGarbageFrame() }
+
+    func pause(_ paused: Bool) -> Bool {
+        self.pauseTicks(paused)
+        return true
+    }
+}
+
+extension FeedBroker {
+    static let zerodha = FeedBroker(
+        name: "zerodha",
+        clientName: "zerodha",
+        start: { try await FakeKiteServer.start(markets: BrokerFeedSuites.ZerodhaFeedTests.markets) },
+        unknownSymbol: ("NOSUCH", "NSE", FeedSubscription("INFY", "NSE", mode: 1), ["subscribe [408065]", "mode ltp [408065]"]),
+        replay: (
+            [FeedSubscription("RELIANCE", "NSE", mode: 3), FeedSubscription("INFY", "NSE", mode: 1)],
+            ["subscribe [738561]", "mode full [738561]", "subscribe [408065]", "mode ltp [408065]"]
+        ),
+        stall: (FeedSubscription("SBIN", "NSE", mode: 2), ["subscribe [779521]", "mode quote [779521]"]),
+        // Kite sends a heartbeat every second.
+        quietSettings: ["stall_timeout_s": "0.3"],
+        refusedCredential: (
+            ["access_token": "expired-token"],
+            ["HTTP 403", "Incorrect `api_key` or `access_token`."],
+            ["HTTP 403", "TokenException"]
+        ),
+        missingCredentials: (["api_key", "access_token"], "zerodha credentials are missing api_key, access_token"),
+        modeChange: [
+            "subscribe [779521]", "mode ltp [779521]", "subscribe [779521]", "mode quote [779521]",
+            "subscribe [779521]", "mode ltp [779521]", "unsubscribe [779521]",
+        ]
+    )
 }

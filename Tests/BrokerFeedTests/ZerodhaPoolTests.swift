@@ -1,4 +1,3 @@
-import Brokers
 import FakeBrokers
 import LocalIPC
 import MarketData

@@ -3,7 +3,8 @@ import MarketData
 import NIOCore
 import Testing
 
-@testable import Brokers
+@testable import AngelOneFeed
+@testable import BrokerKit
 
 @Suite("Angel One SmartAPI codec")
 struct AngelOneCodecTests {

@@ -1,4 +1,6 @@
-import Brokers
+import AngelOneFeed
+import BrokerKit
+import DhanFeed
 import FakeBrokers
 import Logging
 import MarketData

@@ -1,4 +1,7 @@
+import AngelOneFeed
+import BrokerKit
 import Brokers
+import DhanFeed
 import Logging
 import NIOPosix
 import Testing
@@ -134,14 +137,14 @@ struct BrokerCredentialsAndRegistryTests {
             eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
             logger: Logger(label: "test")
         )
-        #expect(angel is AngelOneFeed && angel.brokerName == "angel", "clients see OpenAlgo's name for Angel One")
+        #expect(angel is PooledBrokerFeed<AngelOneBroker> && angel.brokerName == "angel", "clients see OpenAlgo's name for Angel One")
         #expect(
             try BrokerRegistry.makeAdapter(
                 named: "dhan",
                 settings: BrokerSettings(),
                 eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
                 logger: Logger(label: "test")
-            ) is DhanFeed
+            ) is PooledBrokerFeed<DhanBroker>
         )
     }
 }

@@ -1,4 +1,4 @@
-import Brokers
+import BrokerKit
 import FakeBrokers
 import NIOCore
 import NIOHTTP1

@@ -3,7 +3,8 @@ import MarketData
 import NIOCore
 import Testing
 
-@testable import Brokers
+@testable import BrokerKit
+@testable import DhanFeed
 
 @Suite("Dhan live market feed codec")
 struct DhanCodecTests {

@@ -1,3 +1,4 @@
+import BrokerKit
 import Brokers
 import Logging
 import NIOCore

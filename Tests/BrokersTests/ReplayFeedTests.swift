@@ -1,6 +1,8 @@
+import BrokerKit
 import Brokers
 import Logging
 import MarketData
+import ReplayFeed
 import Testing
 import TickRecording
 import WireJSON

@@ -1,8 +1,10 @@
+import BrokerKit
 import Brokers
 import Logging
 import MarketData
 import NIOConcurrencyHelpers
 import NIOPosix
+import SimulatorFeed
 import Testing
 
 @Suite("Simulator feed")

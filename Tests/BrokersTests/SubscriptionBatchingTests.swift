@@ -1,4 +1,4 @@
-import Brokers
+import BrokerKit
 import MarketData
 import NIOCore
 import Testing

@@ -1,7 +1,10 @@
 import MarketData
 import Testing
 
-@testable import Brokers
+@testable import AngelOneFeed
+@testable import BrokerKit
+@testable import DhanFeed
+@testable import ZerodhaFeed
 
 @Suite("Broker instrument masters")
 struct SymbolMasterTests {

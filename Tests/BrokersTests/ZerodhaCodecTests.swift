@@ -3,7 +3,8 @@ import MarketData
 import NIOCore
 import Testing
 
-@testable import Brokers
+@testable import BrokerKit
+@testable import ZerodhaFeed
 
 @Suite("Zerodha Kite Ticker codec")
 struct ZerodhaCodecTests {

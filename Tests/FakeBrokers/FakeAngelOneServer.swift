@@ -1,4 +1,3 @@
-import Brokers
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1

@@ -1,4 +1,4 @@
-import Brokers
+import BrokerKit
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -46,7 +46,7 @@ public final class FakeBrokerServer: Sendable {
     public struct Received: Sendable, Equatable {
         /// Which accepted connection (0-based, in order of upgrade) sent it.
         public var connection: Int
-        public var message: WebSocketMessage
+        package var message: WebSocketMessage
     }
 
     public struct State: Sendable {
@@ -119,13 +119,13 @@ public final class FakeBrokerServer: Sendable {
     }
 
     /// Sends to the most recent connection.
-    public func send(_ message: WebSocketMessage) {
+    package func send(_ message: WebSocketMessage) {
         guard let channel = self.state.withLockedValue({ $0.connections.last }) else { return }
         Self.write(message, to: channel)
     }
 
     /// Sends to connection `index` (0-based, in order of upgrade) if it is still open.
-    public func send(_ message: WebSocketMessage, toConnection index: Int) {
+    package func send(_ message: WebSocketMessage, toConnection index: Int) {
         guard let channel = self.state.withLockedValue({ $0.connections.indices.contains(index) ? $0.connections[index] : nil }),
             channel.isActive
         else { return }
@@ -201,7 +201,7 @@ public final class FakeBrokerServer: Sendable {
     }
 
     /// The messages clients sent, in order.
-    public var receivedMessages: [WebSocketMessage] { self.snapshot.received.map(\.message) }
+    package var receivedMessages: [WebSocketMessage] { self.snapshot.received.map(\.message) }
 
     private static func configure(_ channel: any Channel, state: NIOLockedValueBox<State>) throws {
         let (admission, greeting) = state.withLockedValue { ($0.admission, $0.greeting) }

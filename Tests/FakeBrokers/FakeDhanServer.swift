@@ -1,4 +1,4 @@
-import Brokers
+import DhanFeed
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1

@@ -1,5 +1,4 @@
 import Agent
-import Brokers
 import FakeBrokers
 import LocalIPC
 import Logging

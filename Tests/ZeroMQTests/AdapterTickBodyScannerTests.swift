@@ -1,10 +1,11 @@
+import BrokerKit
 import MarketData
 import NIOCore
 import Testing
 import WireJSON
 import ZeroMQ
 
-@testable import Brokers
+@testable import OpenAlgoBusFeed
 
 /// The direct body scanner must make exactly the tick the generic path (a parsed `JSONObject`)
 /// makes, and must take the common adapter bodies itself.

@@ -1,6 +1,7 @@
-import Brokers
+import BrokerKit
 import MarketData
 import NIOCore
+import OpenAlgoBusFeed
 import Testing
 import WireJSON
 import ZeroMQ

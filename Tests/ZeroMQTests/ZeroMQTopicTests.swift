@@ -1,5 +1,5 @@
-import Brokers
 import MarketData
+import OpenAlgoBusFeed
 import Testing
 
 /// Every topic rule of the protocol spec §7, as the reference's `zmq_listener` applies them.

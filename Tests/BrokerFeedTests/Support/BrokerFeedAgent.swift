@@ -1,5 +1,5 @@
 import Agent
-import Brokers
+import BrokerKit
 import FakeBrokers
 import LocalIPC
 import Logging
