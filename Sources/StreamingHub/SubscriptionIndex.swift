@@ -32,14 +32,6 @@ public struct SubscriptionIndex<Member: Hashable> {
             case .depth: self.counts.2 += delta
             }
         }
-
-        func count(_ mode: SubscriptionMode) -> Int {
-            switch mode {
-            case .ltp: return self.counts.0
-            case .quote: return self.counts.1
-            case .depth: return self.counts.2
-            }
-        }
     }
 
     private var entries: [Instrument: Entry] = [:]
@@ -59,17 +51,6 @@ public struct SubscriptionIndex<Member: Hashable> {
     /// Whether anyone holds `instrument`.
     public func holds(_ instrument: Instrument) -> Bool {
         self.entries[instrument] != nil
-    }
-
-    /// The number of holders of `instrument` at `mode`.
-    public func referenceCount(_ instrument: Instrument, _ mode: SubscriptionMode) -> Int {
-        self.entries[instrument]?.count(mode) ?? 0
-    }
-
-    /// Whether `member` holds `mode` on `instrument`.
-    public func contains(_ member: Member, _ instrument: Instrument, _ mode: SubscriptionMode) -> Bool {
-        guard let entry = self.entries[instrument], let position = entry.positions[member] else { return false }
-        return entry.masks[position] & mode.bit != 0
     }
 
     /// Adds `member` at `mode` (with `depth` levels at Depth). Holding a mode twice is idempotent,
