@@ -71,6 +71,41 @@ struct FeedReconcilerStateMachineTests {
         #expect(machine.unsubscribed([self.reliance], now: self.at(seconds: 5)) == [.subscribe([self.reliance], self.ltp)])
     }
 
+    @Test("joins: more demand covered by the request in flight sends nothing more; its answer serves all of it")
+    func joins() {
+        var machine = self.running()
+        #expect(machine.setDesired([(self.reliance, self.quote)], now: self.at(seconds: 1)) == [.subscribe([self.reliance], self.quote)])
+        #expect(machine.serves(self.reliance, self.ltp) == nil, "a joiner waits too: nothing is served yet")
+        #expect(machine.setDesired([(self.reliance, self.quote)], now: self.at(seconds: 1)) == [])
+        #expect(
+            machine.subscribeAnswered([self.reliance], target: self.quote, outcomes: [.subscribed(actualDepth: nil)], now: self.at(seconds: 2))
+                == [.answered(self.reliance, .served(.init(target: self.quote)))]
+        )
+        #expect(machine.serves(self.reliance, self.ltp) != nil && machine.serves(self.reliance, self.quote) != nil)
+    }
+
+    @Test("cancellation: demand withdrawn while the request is in flight is given back once the feed answers")
+    func cancellation() {
+        var machine = self.running()
+        _ = machine.setDesired([(self.reliance, self.quote)], now: self.at(seconds: 1))
+        #expect(machine.setDesired([(self.reliance, nil)], now: self.at(seconds: 1)) == [], "the request in flight is answered first")
+        #expect(
+            machine.subscribeAnswered([self.reliance], target: self.quote, outcomes: [.subscribed(actualDepth: nil)], now: self.at(seconds: 2)) == [
+                .answered(self.reliance, .served(.init(target: self.quote))), .unsubscribe([self.reliance]),
+            ]
+        )
+        #expect(machine.unsubscribed([self.reliance], now: self.at(seconds: 3)) == [])
+        #expect(machine.served(self.reliance) == nil)
+        // A refusal of withdrawn demand leaves nothing to give back.
+        _ = machine.setDesired([(self.sbin, self.quote)], now: self.at(seconds: 4))
+        _ = machine.setDesired([(self.sbin, nil)], now: self.at(seconds: 4))
+        #expect(
+            machine.subscribeAnswered([self.sbin], target: self.quote, outcomes: [.refused(message: "no")], now: self.at(seconds: 5)) == [
+                .answered(self.sbin, .refused(message: "no"))
+            ]
+        )
+    }
+
     @Test("depth is part of the target: more levels are asked for, fewer when the deepest holder leaves, and what is served is kept")
     func depthChanges() {
         var machine = self.running()
