@@ -299,7 +299,7 @@ public final class StreamingHub {
         self.pendingSubscribes[number] = PendingSubscribe(outcomes: outcomes, unresolved: waiting.count, completion: completion)
         for position in waiting {
             self.waiters[instruments[position], default: []].append(
-                Waiter(request: number, position: position, member: member, mode: mode, target: target)
+                Waiter(request: number, position: position, member: member, target: target)
             )
         }
         self.updateDesired(waiting.map { instruments[$0] })
@@ -325,7 +325,7 @@ public final class StreamingHub {
         guard let member = self.member(subscriber) else { return false }
         let removed = self.index.remove(member, instrument, mode)
         if removed { self.clients[member.id]?.subscriptions.remove(SubscriptionKey(instrument: instrument, mode: mode)) }
-        let cancelled = self.cancelWaiters(of: member.id, on: instrument) { $0.mode == mode }
+        let cancelled = self.cancelWaiters(of: member.id, on: instrument) { $0.target.mode == mode }
         guard removed || cancelled else { return false }
         self.updateDesired([instrument])
         return true
@@ -363,7 +363,7 @@ public final class StreamingHub {
     }
 
     private func requests(of id: SubscriberID) -> [(instrument: Instrument, mode: SubscriptionMode)] {
-        self.waiters.flatMap { instrument, list in list.filter { $0.member.id == id }.map { (instrument, $0.mode) } }
+        self.waiters.flatMap { instrument, list in list.filter { $0.member.id == id }.map { (instrument, $0.target.mode) } }
     }
 
     /// Refuses `id`'s waiting requests on `instrument` that match; returns whether there were any.
@@ -769,7 +769,6 @@ private struct Waiter {
     /// Its place in the call's instruments and outcomes.
     let position: Int
     let member: Member
-    let mode: SubscriptionMode
     let target: FeedTarget
 }
 

@@ -253,7 +253,7 @@ extension FakeAngelOneServer: FakeFeedServer {
         self.requests.filter { $0.connection == index }.map(\.description)
     }
 
-    var clientPings: Int? { self.pings }
+    var keepalives: Int { self.pings }
     var unparsedRequests: [String] { self.unparsedMessages }
     func subscriptionCount(connection index: Int) -> Int { self.subscriptions(onConnection: index).count }
     func drop() { self.dropConnections() }

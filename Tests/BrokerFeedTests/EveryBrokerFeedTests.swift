@@ -130,10 +130,12 @@ extension BrokerFeedSuites {
                 #expect(server.pause(true))
                 server.truncatedFrame()
                 server.garbageFrame()
-                let pingsBefore = server.clientPings
-                // Several stall timeouts of heartbeats only: a feed that ignored them would have reconnected.
-                try await Task.sleep(for: .seconds(3))
-                if let pingsBefore { #expect(try #require(server.clientPings) > pingsBefore, "the client sends the text ping") }
+                // Several stall timeouts of heartbeats only: a feed that ignored them would have
+                // reconnected. Both quiet settings time out after six keepalive intervals (Kite's 50 ms
+                // heartbeat against 0.3 s, SmartAPI's 0.1 s text ping against 0.6 s), so twenty
+                // exchanges span more than three timeouts; for SmartAPI they are the client's pings.
+                let keepalivesBefore = server.keepalives
+                try await server.feedServer.wait(for: "twenty keepalive exchanges") { _ in server.keepalives >= keepalivesBefore + 20 }
                 _ = server.pause(false)
                 _ = try client.receiveMarketData(symbol: "INFY", mode: 1)
                 #expect(server.feedServer.snapshot.handshakes.count == 1)

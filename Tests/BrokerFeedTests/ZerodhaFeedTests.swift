@@ -194,6 +194,7 @@ extension FakeKiteServer: FakeFeedServer {
     }
 
     var unparsedRequests: [String] { self.unparsedMessages }
+    var keepalives: Int { self.heartbeatsSent }
     func subscriptionCount(connection index: Int) -> Int { self.subscriptions(onConnection: index).count }
     func drop() { self.dropConnections() }
     func silence() { self.goSilent() }

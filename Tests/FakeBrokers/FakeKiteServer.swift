@@ -135,6 +135,7 @@ public final class FakeKiteServer: Sendable {
         var unparsedMessages: [String] = []
         var silentConnections: Set<Int> = []
         var ticksPaused = false
+        var heartbeatsSent = 0
     }
 
     public let server: FakeBrokerServer
@@ -215,6 +216,9 @@ public final class FakeKiteServer: Sendable {
         let open = self.server.snapshot.connections.indices.filter { self.server.snapshot.connections[$0].isActive }
         self.state.withLockedValue { $0.silentConnections.formUnion(open) }
     }
+
+    /// The 1-byte heartbeats sent so far, on every connection.
+    public var heartbeatsSent: Int { self.state.withLockedValue { $0.heartbeatsSent } }
 
     /// Keeps sending heartbeats but no ticks (a closed market), or resumes ticks.
     public func pauseTicks(_ paused: Bool) {
@@ -305,6 +309,7 @@ public final class FakeKiteServer: Sendable {
             var heartbeats: [Int] = []
             for index in connections.indices where connections[index].isActive && !state.silentConnections.contains(index) {
                 heartbeats.append(index)
+                state.heartbeatsSent += 1
                 guard !state.ticksPaused, let subscribed = state.subscriptions[index], !subscribed.isEmpty else { continue }
                 let packets = subscribed.keys.sorted().compactMap { token in state.markets[token]?.packet(mode: subscribed[token] ?? "quote") }
                 if !packets.isEmpty { frames.append((index, KiteMarket.frame(packets))) }

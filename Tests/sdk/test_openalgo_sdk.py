@@ -31,13 +31,18 @@ class Recorder:
         with self.lock:
             return list(self.items)
 
-    def wait_for(self, count, timeout=10.0):
+    def wait_until(self, condition, what, timeout=10.0):
+        """The payloads once condition(payloads) holds; fails after timeout."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if self.count() >= count:
-                return self.snapshot()
+            items = self.snapshot()
+            if condition(items):
+                return items
             time.sleep(0.05)
-        raise AssertionError(f"expected {count} callbacks within {timeout} s, got {self.count()}")
+        raise AssertionError(f"expected {what} within {timeout} s, got {self.count()} callbacks")
+
+    def wait_for(self, count, timeout=10.0):
+        return self.wait_until(lambda items: len(items) >= count, f"{count} callbacks", timeout)
 
 
 def make_client(agent, key=None):
@@ -162,11 +167,7 @@ def test_ltp_quote_and_depth_on_the_same_symbols_all_fire(agent):
         assert client.subscribe_depth(instruments[:2], on_data_received=depth)
         for recorder, mode, expected in [(ltp, 1, instruments), (quote, 2, instruments), (depth, 3, instruments[:2])]:
             wanted = {item["symbol"] for item in expected}
-            deadline = time.time() + 10
-            while time.time() < deadline and {item["symbol"] for item in recorder.snapshot()} != wanted:
-                time.sleep(0.05)
-            items = recorder.snapshot()
-            assert {item["symbol"] for item in items} == wanted, f"mode {mode} callbacks got {len(items)} frames"
+            items = recorder.wait_until(lambda items: {item["symbol"] for item in items} == wanted, f"mode {mode} callbacks for {wanted}")
             assert all(item["mode"] == mode for item in items)
     finally:
         client.disconnect()

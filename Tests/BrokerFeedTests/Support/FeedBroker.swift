@@ -18,8 +18,9 @@ protocol FakeFeedServer: Sendable {
     func subscriptionCount(connection index: Int) -> Int
     /// Messages from the client the fake could not read as requests.
     var unparsedRequests: [String] { get }
-    /// The text pings the client sent, for brokers that want them; `nil` for the others.
-    var clientPings: Int? { get }
+    /// The keepalive exchanges the fake has seen so far: heartbeats it sent (Kite), text pings the
+    /// client sent (SmartAPI), WebSocket pings answered (Dhan).
+    var keepalives: Int { get }
     /// The credentials `ws_connect` gives after `fields` were refused.
     func goodCredentials(_ fields: [String]) -> JSONObject
     func drop()
@@ -33,7 +34,7 @@ protocol FakeFeedServer: Sendable {
 }
 
 extension FakeFeedServer {
-    var clientPings: Int? { nil }
+    var keepalives: Int { self.feedServer.snapshot.pingsAnswered }
 
     func goodCredentials(_ fields: [String]) -> JSONObject {
         var credentials = JSONObject()
